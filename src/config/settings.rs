@@ -1,0 +1,345 @@
+//! The settings sections of `mirrors.yaml` (`probe`, `freshness`, `health`, `serve`, `metrics`,
+//! `state`): each deserializes strictly (unknown keys are errors) with a default for every key,
+//! then [`Settings::check`] enforces the rules between keys.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
+
+use super::diag::FileDiag;
+
+/// Which IP family a probe is pinned to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    Ipv4,
+    Ipv6,
+}
+
+impl IpFamily {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpFamily::Ipv4 => "ipv4",
+            IpFamily::Ipv6 => "ipv6",
+        }
+    }
+}
+
+/// The protocols that are probed (rsync and ftp addresses are recorded, never probed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Http,
+    Https,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Https => "https",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProbeSettings {
+    /// Every repomd.xml of every mirror is fetched once per interval.
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+    /// Bound on one whole request, from DNS to the last body byte.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+    /// Requests in flight across all mirrors.
+    pub concurrency: u32,
+    /// Requests in flight to one mirror host.
+    pub per_host: u32,
+    pub max_body_bytes: u64,
+    pub max_redirects: u32,
+    pub ip_families: Vec<IpFamily>,
+    pub protocols: Vec<Protocol>,
+    /// Also fetch `<address>/TIME`, the epoch AlmaLinux publishes at a mirror's root.
+    pub time_file: bool,
+    /// Name servers for the resolver; empty means the system's (`/etc/resolv.conf`).
+    pub dns_servers: Vec<SocketAddr>,
+    pub user_agent: String,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings {
+            interval: Duration::from_secs(300),
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            concurrency: 64,
+            per_host: 4,
+            max_body_bytes: 1024 * 1024,
+            max_redirects: 3,
+            ip_families: vec![IpFamily::Ipv4, IpFamily::Ipv6],
+            protocols: vec![Protocol::Https, Protocol::Http],
+            time_file: false,
+            dns_servers: Vec::new(),
+            user_agent: format!("mirrorwatch/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FreshnessSettings {
+    /// How often the upstream repomd.xml files are polled.
+    #[serde(deserialize_with = "duration")]
+    pub upstream_interval: Duration,
+    /// A copy whose lag exceeds this is stale (AlmaLinux allows 12 h).
+    #[serde(deserialize_with = "duration")]
+    pub stale_after: Duration,
+    /// Distinct upstream versions remembered per (version, repo, arch).
+    pub history: u32,
+    /// Check that the files a new repomd.xml references exist with their stated size.
+    pub check_data_files: bool,
+}
+
+impl Default for FreshnessSettings {
+    fn default() -> Self {
+        FreshnessSettings {
+            upstream_interval: Duration::from_secs(60),
+            stale_after: Duration::from_secs(12 * 3600),
+            history: 64,
+            check_data_files: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HealthSettings {
+    /// Consecutive failed sweeps before a mirror (family) is down.
+    pub down_after: u32,
+    /// Consecutive successful sweeps before it is up again.
+    pub up_after: u32,
+    /// Window of the rolling success ratio and latency percentiles.
+    #[serde(deserialize_with = "duration")]
+    pub window: Duration,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        HealthSettings {
+            down_after: 3,
+            up_after: 1,
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeSettings {
+    pub listen: SocketAddr,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    pub mirrorlist_length: u32,
+    /// The same /24 (IPv4) or /64 (IPv6) gets the same answer for this long.
+    #[serde(deserialize_with = "duration")]
+    pub sticky_for: Duration,
+    /// Copies behind upstream by at most this long are still offered to clients.
+    #[serde(deserialize_with = "duration")]
+    pub max_lag: Duration,
+    pub geoip_country_db: Option<PathBuf>,
+    pub geoip_asn_db: Option<PathBuf>,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        ServeSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9184)),
+            trusted_proxies: Vec::new(),
+            mirrorlist_length: 10,
+            sticky_for: Duration::from_secs(3600),
+            max_lag: Duration::ZERO,
+            geoip_country_db: None,
+            geoip_asn_db: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Export one series per (mirror, version, repo, arch); off by default (530 × 136 series).
+    pub per_repo: bool,
+    /// Label put on everything this instance exports, e.g. `eu-west`.
+    pub vantage: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateSettings {
+    /// The state file; relative paths are taken from the configuration file's directory.
+    pub path: Option<PathBuf>,
+    #[serde(deserialize_with = "duration")]
+    pub save_interval: Duration,
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        StateSettings {
+            path: Some(PathBuf::from("mirrorwatch-state.json")),
+            save_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// All settings sections together.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Settings {
+    pub probe: ProbeSettings,
+    pub freshness: FreshnessSettings,
+    pub health: HealthSettings,
+    pub serve: ServeSettings,
+    pub metrics: MetricsSettings,
+    pub state: StateSettings,
+}
+
+impl Settings {
+    /// The rules between keys. Each broken rule is reported; nothing stops at the first.
+    pub fn check(&self, diag: &mut FileDiag<'_>) {
+        let p = &self.probe;
+        let durations = [
+            ("probe.interval", p.interval),
+            ("probe.timeout", p.timeout),
+            ("probe.connect_timeout", p.connect_timeout),
+            (
+                "freshness.upstream_interval",
+                self.freshness.upstream_interval,
+            ),
+            ("freshness.stale_after", self.freshness.stale_after),
+            ("health.window", self.health.window),
+            ("serve.sticky_for", self.serve.sticky_for),
+            ("state.save_interval", self.state.save_interval),
+        ];
+        for (path, value) in durations {
+            if value.is_zero() {
+                diag.error(path, "must be greater than zero");
+            }
+        }
+        if !p.timeout.is_zero() && p.timeout >= p.interval {
+            diag.error(
+                "probe.timeout",
+                format!(
+                    "must be below probe.interval ({} is not below {})",
+                    humantime::format_duration(p.timeout),
+                    humantime::format_duration(p.interval)
+                ),
+            );
+        }
+        if p.connect_timeout > p.timeout {
+            diag.error("probe.connect_timeout", "must not exceed probe.timeout");
+        }
+        let positive = [
+            ("probe.concurrency", u64::from(p.concurrency)),
+            ("probe.per_host", u64::from(p.per_host)),
+            ("probe.max_body_bytes", p.max_body_bytes),
+            ("freshness.history", u64::from(self.freshness.history)),
+            ("health.down_after", u64::from(self.health.down_after)),
+            ("health.up_after", u64::from(self.health.up_after)),
+            (
+                "serve.mirrorlist_length",
+                u64::from(self.serve.mirrorlist_length),
+            ),
+        ];
+        for (path, value) in positive {
+            if value == 0 {
+                diag.error(path, "must be at least 1");
+            }
+        }
+        if p.max_redirects > 10 {
+            diag.error("probe.max_redirects", "must be at most 10");
+        }
+        if p.ip_families.is_empty() {
+            diag.error("probe.ip_families", "must name at least one of ipv4, ipv6");
+        }
+        if p.protocols.is_empty() {
+            diag.error("probe.protocols", "must name at least one of http, https");
+        }
+        let vantage = &self.metrics.vantage;
+        if !vantage
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            diag.error(
+                "metrics.vantage",
+                format!("{vantage:?} may only contain letters, digits, '-', '_' and '.'"),
+            );
+        }
+    }
+}
+
+/// Parse a human duration (`30s`, `5m`, `12h`, `1d`, `1h 30m`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|_| {
+        format!("invalid duration {text:?}: write a positive duration such as 30s, 5m, 12h or 1d")
+    })
+}
+
+/// serde adapter for [`parse_duration`]; numbers are refused because their unit is ambiguous.
+pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    struct Visitor;
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = Duration;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a duration such as 30s, 5m or 12h")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
+            parse_duration(v).map_err(E::custom)
+        }
+    }
+    deserializer.deserialize_str(Visitor)
+}
+
+/// serde adapter for an optional duration.
+pub fn opt_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    struct Wrapper(#[serde(deserialize_with = "duration")] Duration);
+    Option::<Wrapper>::deserialize(deserializer).map(|w| w.map(|Wrapper(d)| d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_only() {
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43200)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
+        assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("5").is_err());
+    }
+
+    #[test]
+    fn defaults_pass_their_own_rules() {
+        let mut out = Vec::new();
+        let mut diag = FileDiag::new(std::path::Path::new("x.yaml"), "", &mut out);
+        Settings::default().check(&mut diag);
+        assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn timeout_must_be_below_interval() {
+        let mut out = Vec::new();
+        let mut diag = FileDiag::new(std::path::Path::new("x.yaml"), "", &mut out);
+        let mut settings = Settings::default();
+        settings.probe.timeout = settings.probe.interval;
+        settings.check(&mut diag);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].path, "probe.timeout");
+    }
+}

@@ -1,0 +1,145 @@
+//! `mirrorwatch serve` binds, answers `GET /healthz`, and exits cleanly (code 0) on SIGTERM and
+//! on SIGINT. The real binary, a real socket.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+    logs: mpsc::Receiver<String>,
+}
+
+fn start() -> Daemon {
+    let config =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/valid/minimal.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, logs) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let addr = wait_for(&logs, "listening")
+        .split("addr=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the listening line names the address")
+        .parse()
+        .unwrap();
+    Daemon { child, addr, logs }
+}
+
+fn wait_for(logs: &mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match logs.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("no log line containing {needle:?}: {e}"),
+        }
+    }
+}
+
+fn get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+fn stop_with(signal: &str) {
+    let mut daemon = start();
+    let response = get(daemon.addr, "/healthz");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("ok\n"), "{response}");
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &daemon.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_for(&daemon.logs, "shut down");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(status) = daemon.child.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(Instant::now() < deadline, "still running after {signal}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(0), "exit code after {signal}");
+    assert!(TcpStream::connect_timeout(&daemon.addr, Duration::from_secs(1)).is_err());
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    stop_with("TERM");
+}
+
+#[test]
+fn sigint_shuts_down_cleanly() {
+    stop_with("INT");
+}
+
+#[test]
+fn unknown_paths_are_404() {
+    let mut daemon = start();
+    let response = get(daemon.addr, "/nope");
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    daemon.child.kill().unwrap();
+    daemon.child.wait().unwrap();
+}
+
+#[test]
+fn serve_refuses_an_invalid_config_with_exit_code_2() {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config/invalid/bad-country.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mirrors[0].country"));
+}
+
+#[test]
+fn a_taken_address_is_a_runtime_failure() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/valid/minimal.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
+        .args([
+            "serve",
+            "--listen",
+            &taken.local_addr().unwrap().to_string(),
+            "--config",
+        ])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
