@@ -108,12 +108,6 @@ fn check_config(file: &Path) -> u8 {
     let Some(config) = load(file) else {
         return EXIT_CONFIG;
     };
-    let versions: Vec<&str> = config
-        .layout
-        .versions
-        .iter()
-        .map(|v| v.name.as_str())
-        .collect();
     let targets: usize = config
         .enabled_mirrors()
         .map(|m| config.layout.targets_for(m).count())
@@ -123,7 +117,7 @@ fn check_config(file: &Path) -> u8 {
         file.display(),
         config.mirrors.len(),
         config.enabled_mirrors().count(),
-        versions.join(", "),
+        config.layout.version_names().join(", "),
         config.layout.repos.len(),
         targets,
     );

@@ -97,12 +97,7 @@ pub fn validate(
     let mut modules = BTreeMap::new();
     for (module, raw_addr) in &raw.address_optional {
         let key = format!("address_optional.{module}");
-        let known = layout.is_none_or(|l| {
-            l.versions
-                .iter()
-                .any(|v| v.module.as_deref() == Some(module))
-        });
-        if !known {
+        if !layout.is_none_or(|l| l.has_module(module)) {
             r.problem(&key, format!("the layout has no module {module:?}"));
             continue;
         }

@@ -252,12 +252,7 @@ fn validate_upstream(
     let mut modules = std::collections::BTreeMap::new();
     for (module, list) in &raw.modules {
         let path = format!("upstream.modules.{module}");
-        let known = layout.is_none_or(|l| {
-            l.versions
-                .iter()
-                .any(|v| v.module.as_deref() == Some(module))
-        });
-        if !known {
+        if !layout.is_none_or(|l| l.has_module(module)) {
             d.error(&path, format!("the layout has no module {module:?}"));
         }
         modules.insert(module.clone(), parse_all(list, &path, d));

@@ -213,6 +213,18 @@ impl Layout {
         self.version(name)
     }
 
+    /// The directory names of every version, in order (`8.10`, ..., `10-kitten`).
+    pub fn version_names(&self) -> Vec<&str> {
+        self.versions.iter().map(|v| v.name.as_str()).collect()
+    }
+
+    /// Whether an optional module (`kitten`) is part of the layout.
+    pub fn has_module(&self, module: &str) -> bool {
+        self.versions
+            .iter()
+            .any(|v| v.module.as_deref() == Some(module))
+    }
+
     pub fn repo(&self, name: &str) -> Option<&Repo> {
         self.repos.iter().find(|r| r.name == name)
     }
