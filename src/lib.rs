@@ -4,6 +4,9 @@
 //! `main.rs` only parses arguments, sets up logging and signals, and calls [`run`].
 
 pub mod config;
+pub mod freshness;
+pub mod health;
+pub mod repomd;
 pub mod serve;
 
 use std::sync::Arc;
