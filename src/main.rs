@@ -113,7 +113,7 @@ fn check_config(file: &Path) -> u8 {
         .map(|m| config.layout.targets_for(m).count())
         .sum();
     println!(
-        "{}: valid: {} mirrors ({} enabled); versions {}; {} repos; {} repomd.xml files per sweep",
+        "{}: valid: {} mirrors ({} enabled); versions {}; {} repos; {} repomd.xml files expected on the enabled mirrors",
         file.display(),
         config.mirrors.len(),
         config.enabled_mirrors().count(),

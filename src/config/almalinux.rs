@@ -125,6 +125,10 @@ pub fn load_layout(file: &Path, out: &mut Vec<Diagnostic>) -> Option<ImportedLay
     let raw: AlmaConfig = section(Value::Mapping(map), "", &mut d)?;
     let allowed_outdate = raw.allowed_outdate.as_deref().and_then(|text| {
         super::settings::parse_duration(text)
+            .and_then(|lag| match lag.is_zero() {
+                true => Err("must be greater than zero".to_string()),
+                false => Ok(lag),
+            })
             .map_err(|e| d.error("allowed_outdate", e))
             .ok()
     });

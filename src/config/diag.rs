@@ -148,7 +148,10 @@ impl LocationIndex {
     /// The path of a collection node that starts here; `None` inside complex keys.
     fn node_path(&mut self, stack: &mut [Frame], pos: (usize, usize)) -> Option<String> {
         match stack.last_mut() {
-            None => Some(String::new()),
+            None => {
+                self.positions.entry(String::new()).or_insert(pos);
+                Some(String::new())
+            }
             Some(Frame::Ignored) => None,
             // A collection used as a mapping key: give it no path, and a placeholder key so that
             // the value after it is not taken for a key.
@@ -315,7 +318,8 @@ mirrors:
     fn unknown_paths_fall_back_to_the_nearest_ancestor() {
         let index = LocationIndex::build(TEXT);
         assert_eq!(index.locate("mirrors[1].country"), Some((7, 5)));
-        assert_eq!(index.locate("probe.interval"), None);
+        // A path that is nowhere in the text falls back to the start of the document.
+        assert_eq!(index.locate("probe.interval"), Some((1, 1)));
     }
 
     #[test]

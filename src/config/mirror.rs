@@ -70,8 +70,10 @@ pub fn validate(
     d: &mut FileDiag<'_>,
 ) -> Option<Mirror> {
     let errors_before = d.error_count();
-    let (line, _) = d.locate(prefix).unwrap_or((0, 0));
-    let origin = format!("{}:{line}", d.file().display());
+    let origin = match d.locate(prefix) {
+        Some((line, _)) => format!("{}:{line}", d.file().display()),
+        None => d.file().display().to_string(),
+    };
     let mut r = Reporter {
         d,
         lenient: dialect.lenient,
@@ -90,8 +92,6 @@ pub fn validate(
             raw.name
         );
         r.d.error(&name_path, msg);
-    } else {
-        seen.insert(raw.name.to_ascii_lowercase(), origin.clone());
     }
     let address = addresses(&raw.address, "address", &mut r);
     let mut modules = BTreeMap::new();
@@ -160,12 +160,10 @@ pub fn validate(
             Subnets::List(nets)
         }
     };
+    let monopoly = raw.monopoly && (raw.private || !dialect.lenient);
     if raw.monopoly && !raw.private {
-        let path = r.path("monopoly");
-        r.d.error(
-            &path,
-            "a monopoly mirror must also be private (private: true)",
-        );
+        let msg = "a monopoly mirror must also be private (private: true)";
+        r.problem("monopoly", msg.into());
     }
     let repos = raw.repos.as_ref().map(|names| {
         let mut set = BTreeSet::new();
@@ -198,7 +196,12 @@ pub fn validate(
         );
         return None;
     }
-    (r.d.error_count() == errors_before).then_some(Mirror {
+    if r.d.error_count() != errors_before {
+        return None;
+    }
+    // Only a mirror that loads reserves its name.
+    seen.insert(raw.name.to_ascii_lowercase(), origin.clone());
+    Some(Mirror {
         name: raw.name,
         address,
         modules,
@@ -210,7 +213,7 @@ pub fn validate(
         asns,
         subnets,
         private: raw.private,
-        monopoly: raw.monopoly,
+        monopoly,
         repos,
         enabled: raw.enabled,
         update_frequency,

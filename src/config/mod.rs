@@ -131,6 +131,7 @@ fn load_into(path: &Path, out: &mut Vec<Diagnostic>) -> Option<Config> {
     settings.check(&mut d);
 
     let base = path.parent().unwrap_or(Path::new("."));
+    let almalinux_given = almalinux.is_some();
     let almalinux: Option<RawAlmaLinux> = almalinux.and_then(|v| section(v, "almalinux", &mut d));
     let mut imported_mirrors_dir = None;
     let layout = match (&almalinux, layout_value) {
@@ -139,7 +140,9 @@ fn load_into(path: &Path, out: &mut Vec<Diagnostic>) -> Option<Config> {
             None
         }
         (None, None) => {
-            d.error("", "missing field `layout` (or `almalinux.config`)");
+            if !almalinux_given {
+                d.error("", "missing field `layout` (or `almalinux.config`)");
+            }
             None
         }
         (None, Some(value)) => section::<RawLayout>(value, "layout", &mut d)
@@ -254,6 +257,9 @@ fn validate_upstream(
         let path = format!("upstream.modules.{module}");
         if !layout.is_none_or(|l| l.has_module(module)) {
             d.error(&path, format!("the layout has no module {module:?}"));
+        }
+        if list.is_empty() {
+            d.error(&path, "must list at least one URL");
         }
         modules.insert(module.clone(), parse_all(list, &path, d));
     }

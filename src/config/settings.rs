@@ -143,6 +143,7 @@ impl Default for HealthSettings {
 pub struct ServeSettings {
     pub listen: SocketAddr,
     /// Peers whose `X-Forwarded-For` is believed.
+    #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<IpNet>,
     pub mirrorlist_length: u32,
     /// The same /24 (IPv4) or /64 (IPv6) gets the same answer for this long.
@@ -262,6 +263,12 @@ impl Settings {
         if p.max_redirects > 10 {
             diag.error("probe.max_redirects", "must be at most 10");
         }
+        if has_duplicates(&p.ip_families) {
+            diag.error("probe.ip_families", "lists a family twice");
+        }
+        if has_duplicates(&p.protocols) {
+            diag.error("probe.protocols", "lists a protocol twice");
+        }
         if p.ip_families.is_empty() {
             diag.error("probe.ip_families", "must name at least one of ipv4, ipv6");
         }
@@ -279,6 +286,20 @@ impl Settings {
             );
         }
     }
+}
+
+fn has_duplicates<T: Ord + Copy>(items: &[T]) -> bool {
+    let mut sorted = items.to_vec();
+    sorted.sort();
+    sorted.windows(2).any(|w| w[0] == w[1])
+}
+
+/// serde adapter: a list of CIDRs or bare addresses, parsed like `mirrors[].subnets`.
+fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|text| super::validate::parse_subnet(text).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 /// Parse a human duration (`30s`, `5m`, `12h`, `1d`, `1h 30m`).

@@ -68,7 +68,10 @@ pub fn layout(raw: RawLayout, keys: &LayoutKeys, diag: &mut FileDiag<'_>) -> Opt
         }
     }
     for (alias, target) in &raw.aliases {
-        if !full.contains(target) {
+        if !is_name(alias) || full.contains(alias) {
+            let msg = format!("{alias:?} must be a name such as 9 that is not itself a version");
+            diag.error(&join(keys.aliases, alias), msg);
+        } else if !full.contains(target) {
             diag.error(
                 &join(keys.aliases, alias),
                 format!(
@@ -86,8 +89,13 @@ pub fn layout(raw: RawLayout, keys: &LayoutKeys, diag: &mut FileDiag<'_>) -> Opt
             diag.error(&path, format!("{module:?} is not a valid module name"));
         }
         for (i, major) in module_majors.iter().enumerate() {
-            if majors.contains(major.as_str()) {
-                let name = format!("{major}-{module}");
+            let name = format!("{major}-{module}");
+            if module_versions.iter().any(|(n, ..)| *n == name) {
+                diag.error(
+                    &format!("{path}[{i}]"),
+                    format!("{major:?} is listed twice"),
+                );
+            } else if majors.contains(major.as_str()) {
                 module_versions.push((name, major.clone(), module.clone()));
             } else {
                 diag.error(
@@ -163,6 +171,9 @@ pub fn layout(raw: RawLayout, keys: &LayoutKeys, diag: &mut FileDiag<'_>) -> Opt
 
 fn parse_arches(names: &[String], path: &str, diag: &mut FileDiag<'_>) -> Vec<Arch> {
     let mut out = Vec::new();
+    if names.is_empty() {
+        diag.error(path, "must list at least one arch");
+    }
     for (i, name) in names.iter().enumerate() {
         match Arch::parse(name) {
             Some(arch) if !out.contains(&arch) => out.push(arch),
