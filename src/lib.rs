@@ -6,6 +6,7 @@
 pub mod config;
 pub mod freshness;
 pub mod health;
+pub mod probe;
 pub mod repomd;
 pub mod serve;
 

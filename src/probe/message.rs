@@ -1,0 +1,94 @@
+//! Pieces of one HTTP exchange, free of connection handling: building a probe
+//! request, resolving a redirect's `Location`, reading headers, and reading a body
+//! in chunks under a cap and a deadline.
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use tokio::time::{timeout_at, Instant};
+use url::{Position, Url};
+
+use super::conn::{error_chain, ConnKey};
+use super::outcome::{Failure, FailureReason as R, FetchRequest, Phase};
+
+/// The request for one hop: origin-form target, `Host` from the URL, no compression,
+/// the conditional headers of `req`.
+pub(crate) fn build_request(
+    url: &Url,
+    key: &ConnKey,
+    req: &FetchRequest<'_>,
+    user_agent: &HeaderValue,
+) -> Result<hyper::Request<Empty<Bytes>>, Failure> {
+    let host = match url.port() {
+        Some(port) => format!("{}:{port}", key.host),
+        None => key.host.clone(),
+    };
+    let mut builder = hyper::Request::builder()
+        .method(req.method.as_str())
+        .uri(&url[Position::BeforePath..Position::AfterQuery])
+        .header(header::HOST, host)
+        .header(header::USER_AGENT, user_agent.clone())
+        // Never decompress: what arrives is what is counted against the cap.
+        .header(header::ACCEPT_ENCODING, "identity");
+    if let Some(etag) = req.if_none_match {
+        builder = builder.header(header::IF_NONE_MATCH, etag);
+    }
+    if let Some(since) = req.if_modified_since {
+        builder = builder.header(header::IF_MODIFIED_SINCE, since);
+    }
+    builder
+        .body(Empty::new())
+        .map_err(|e| Failure::new(R::Protocol, Phase::Processing, format!("request: {e}")))
+}
+
+/// `Location` resolved against the URL it came from; http(s) only.
+pub(crate) fn redirect_target(from: &Url, location: &str) -> Result<Url, Failure> {
+    let bad = |detail: String| Failure::new(R::BadRedirect, Phase::Processing, detail);
+    let target = from
+        .join(location)
+        .map_err(|e| bad(format!("Location {location:?}: {e}")))?;
+    match target.scheme() {
+        "http" | "https" if target.host_str().is_some() => Ok(target),
+        _ => Err(bad(format!("Location {location:?} is not an http(s) URL"))),
+    }
+}
+
+pub(crate) fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Why reading a body stopped; each with the number of bytes received.
+pub(crate) enum BodyError {
+    TooLarge(u64),
+    Timeout(u64),
+    Broken(u64, String),
+}
+
+/// Reads the body chunk by chunk, stopping as soon as it exceeds `cap`, so memory
+/// never holds more than the cap plus one chunk.
+pub(crate) async fn read_body(
+    mut body: Incoming,
+    cap: u64,
+    deadline: Instant,
+) -> Result<Vec<u8>, BodyError> {
+    let mut data = Vec::new();
+    loop {
+        let received = data.len() as u64;
+        let frame = match timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(BodyError::Timeout(received)),
+            Ok(None) => return Ok(data),
+            Ok(Some(Err(e))) => return Err(BodyError::Broken(received, error_chain(&e))),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(chunk) = frame.into_data() {
+            let total = received + chunk.len() as u64;
+            if total > cap {
+                return Err(BodyError::TooLarge(total));
+            }
+            data.extend_from_slice(&chunk);
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Probing: the only code that talks to mirrors.
+//!
+//! - [`dns`] — A and AAAA looked up separately through hickory-resolver, timed,
+//!   never from a cache; IP literals skip DNS.
+//! - [`Fetcher`] — one timed HTTP(S) fetch to a pinned address: phases `resolve`,
+//!   `connect`, `tls`, `processing` (request sent → response head) and `transfer`
+//!   (→ last body byte) timed separately; connect and total timeouts, a body cap,
+//!   bounded redirects, kept-alive connections reused per (scheme, host, port,
+//!   address); TLS with the ring provider, leaf-certificate expiry recorded.
+//!
+//! Invariants: a fetch never returns `Err` nor panics — every failure is a
+//! [`Failure`] with a [`FailureReason`] from a small fixed set (a metric label) and
+//! free text kept apart in `detail`; any final HTTP status is a [`Response`] for the
+//! caller to judge; nothing is ever decompressed; no body larger than the cap (plus
+//! one chunk) is ever held in memory.
+
+mod conn;
+pub mod dns;
+mod fetch;
+mod message;
+mod outcome;
+pub mod tls;
+
+pub use dns::{DnsAnswer, DnsConfig, DnsResolver, Family, FamilyLookup, Resolution};
+pub use fetch::{Fetcher, FetcherConfig, SetupError};
+pub use outcome::{
+    Failure, FailureReason, FetchOutcome, FetchRequest, Limits, Method, Phase, Redirect, Response,
+    Timings, TlsInfo,
+};
+pub use tls::TrustConfig;
