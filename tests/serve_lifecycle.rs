@@ -10,14 +10,27 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 struct Daemon {
+    _dir: tempfile::TempDir,
     child: Child,
     addr: SocketAddr,
     logs: mpsc::Receiver<String>,
 }
 
+/// A configuration that only ever reaches loopback: IP-literal URLs where nothing listens
+/// (port 9, discard) and a dead loopback name server. The state file goes to `dir`.
+fn offline_config(dir: &Path) -> std::path::PathBuf {
+    let file = dir.join("mirrors.yaml");
+    std::fs::write(
+        &file,
+        "upstream:\n  urls: [\"http://127.0.0.1:9/\"]\nlayout:\n  versions: [\"9.8\"]\n  arches: {\"9\": [x86_64]}\n  repos:\n    - {name: baseos, path: BaseOS/$basearch/os/}\nmirrors:\n  - name: m1\n    address: {http: \"http://127.0.0.2:9/\"}\nprobe:\n  dns_servers: [\"127.0.0.1:1\"]\n  ip_families: [ipv4]\nstate:\n  path: state.json\n",
+    )
+    .unwrap();
+    file
+}
+
 fn start() -> Daemon {
-    let config =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/valid/minimal.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let config = offline_config(dir.path());
     let mut child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(config)
@@ -41,7 +54,12 @@ fn start() -> Daemon {
         .expect("the listening line names the address")
         .parse()
         .unwrap();
-    Daemon { child, addr, logs }
+    Daemon {
+        _dir: dir,
+        child,
+        addr,
+        logs,
+    }
 }
 
 fn wait_for(logs: &mpsc::Receiver<String>, needle: &str) -> String {
@@ -129,8 +147,8 @@ fn serve_refuses_an_invalid_config_with_exit_code_2() {
 #[test]
 fn a_taken_address_is_a_runtime_failure() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let config =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/valid/minimal.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let config = offline_config(dir.path());
     let out = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
         .args([
             "serve",

@@ -216,6 +216,7 @@ fn load_into(path: &Path, out: &mut Vec<Diagnostic>) -> Option<Config> {
     let (upstream, layout) = (upstream?, layout?);
     let relative = |p: &PathBuf| base.join(p);
     settings.state.path = settings.state.path.as_ref().map(relative);
+    settings.probe.ca_files = settings.probe.ca_files.iter().map(relative).collect();
     settings.serve.geoip_country_db = settings.serve.geoip_country_db.as_ref().map(relative);
     settings.serve.geoip_asn_db = settings.serve.geoip_asn_db.as_ref().map(relative);
     Some(Config {

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::diag::FileDiag;
 
 /// Which IP family a probe is pinned to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IpFamily {
     Ipv4,
@@ -29,7 +29,7 @@ impl IpFamily {
 }
 
 /// The protocols that are probed (rsync and ftp addresses are recorded, never probed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Http,
@@ -68,6 +68,9 @@ pub struct ProbeSettings {
     pub time_file: bool,
     /// Name servers for the resolver; empty means the system's (`/etc/resolv.conf`).
     pub dns_servers: Vec<SocketAddr>,
+    /// PEM files of extra certificate authorities to trust besides the system's (a private
+    /// CA, or a test CA); relative paths are taken from the configuration file's directory.
+    pub ca_files: Vec<PathBuf>,
     pub user_agent: String,
 }
 
@@ -85,6 +88,7 @@ impl Default for ProbeSettings {
             protocols: vec![Protocol::Https, Protocol::Http],
             time_file: false,
             dns_servers: Vec::new(),
+            ca_files: Vec::new(),
             user_agent: format!("mirrorwatch/{}", env!("CARGO_PKG_VERSION")),
         }
     }

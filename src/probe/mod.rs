@@ -19,7 +19,9 @@ pub mod dns;
 mod fetch;
 mod message;
 mod outcome;
+pub mod sweep;
 pub mod tls;
+pub mod upstream;
 
 pub use dns::{DnsAnswer, DnsConfig, DnsResolver, Family, FamilyLookup, Resolution};
 pub use fetch::{Fetcher, FetcherConfig, SetupError};

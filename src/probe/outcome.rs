@@ -157,10 +157,12 @@ pub enum FailureReason {
     BadRedirect,
     /// Malformed HTTP, a connection closed before the response, a truncated body.
     Protocol,
+    /// A body that is not a repomd.xml (HTML, broken XML), as classified by the sweep.
+    BadXml,
 }
 
 impl FailureReason {
-    pub const ALL: [FailureReason; 9] = [
+    pub const ALL: [FailureReason; 10] = [
         FailureReason::Dns,
         FailureReason::Connect,
         FailureReason::Tls,
@@ -170,6 +172,7 @@ impl FailureReason {
         FailureReason::TooManyRedirects,
         FailureReason::BadRedirect,
         FailureReason::Protocol,
+        FailureReason::BadXml,
     ];
 
     /// Stable label value.
@@ -184,6 +187,7 @@ impl FailureReason {
             FailureReason::TooManyRedirects => "too_many_redirects",
             FailureReason::BadRedirect => "bad_redirect",
             FailureReason::Protocol => "protocol",
+            FailureReason::BadXml => "bad_xml",
         }
     }
 }

@@ -1,22 +1,42 @@
-//! The HTTP side: an axum router over shared, read-only application state. Handlers never
-//! talk to mirrors and never wait on a lock held across `.await`.
+//! The HTTP side: an axum router over the latest immutable [`Snapshot`]. Handlers never talk
+//! to mirrors and never wait on a lock held across `.await`: they clone an `Arc` out of a
+//! `watch` channel and answer from it.
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::state::Snapshot;
+
+pub mod metrics;
+
+pub use metrics::HttpStats;
 
 /// What every handler may read.
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    pub http: Arc<HttpStats>,
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>) -> Self {
-        AppState { config }
+    pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>) -> Self {
+        AppState {
+            snapshots,
+            http: Arc::new(HttpStats::new()),
+        }
+    }
+
+    /// The latest snapshot. The borrow ends before this returns: no lock outlives it.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshots.borrow().clone()
     }
 }
 
@@ -24,10 +44,65 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .with_state(state)
+}
+
+/// Counts every request by route name (never by URL) and status, and times it.
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let endpoint = match path {
+        "/metrics" => "metrics",
+        "/healthz" => "healthz",
+        "/readyz" => "readyz",
+        _ if path.starts_with("/mirrorlist/") => "mirrorlist",
+        "/metalink" => "metalink",
+        _ if path.starts_with("/api/") => "api",
+        _ => "other",
+    };
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state.http.record(
+        endpoint,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
 }
 
 /// Liveness: the process answers HTTP.
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// Readiness: every mirror has been swept once and the upstream polled.
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.snapshot().ready {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "first sweep not finished\n",
+        )
+            .into_response()
+    }
+}
+
+/// Rendering takes tens of milliseconds at AlmaLinux scale: off the async workers.
+async fn render_metrics(State(state): State<AppState>) -> Response {
+    let snapshot = state.snapshot();
+    let http = state.http.clone();
+    match tokio::task::spawn_blocking(move || metrics::render(&snapshot, &http)).await {
+        Ok(body) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics rendering failed\n",
+        )
+            .into_response(),
+    }
 }

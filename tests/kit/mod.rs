@@ -61,6 +61,13 @@
 //! `fetch_with(url, method, headers)`; `tls_error(&io::Error)` for handshake
 //! verdicts. `Response::complete` is false for a body cut short.
 //!
+//! DNS (`dns`): `FakeDns::start()` (async) — an authoritative server for the zone
+//! `test.` on one `127.x.y.z:port` (UDP and TCP), no caching (TTL 0); `addr()`,
+//! `set_a(name, &[v4])`, `set_aaaa(name, &[v6])`, `set_addrs(name, &[ip])`,
+//! `remove(name)` (NXDOMAIN), `remove_a`/`remove_aaaa` (NODATA),
+//! `set_servfail(name, on)`, `queries()` (`(name, "A"|"AAAA")`), `queries_for(name)`,
+//! `clear_queries()`; names outside `test.` are REFUSED; dropping it stops it.
+//!
 //! XML (`xml`): `xml::parse(bytes) -> Result<Node, String>`, strict
 //! well-formedness, with `attr`, `child`, `children_named`, `child_text`.
 //!
@@ -80,6 +87,7 @@
 pub mod behaviour;
 pub mod client;
 pub mod conn;
+pub mod dns;
 pub mod http;
 pub mod metadata;
 pub mod network;

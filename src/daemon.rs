@@ -1,0 +1,245 @@
+//! Wiring: the prober (scheduler + sweeps), the state writer, persistence, reloads and the
+//! HTTP server, connected by channels. Data flows one way: scheduler → events → state writer
+//! → `watch` of `Arc<Snapshot>` → HTTP handlers.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Config};
+use crate::persist::{self, Loaded};
+use crate::probe::sweep::{HostLimits, SweepContext};
+use crate::probe::{DnsConfig, Fetcher, FetcherConfig, Limits, TrustConfig};
+use crate::scheduler::{self, unix_now};
+use crate::state::{Event, Records, Snapshot, StateWriter};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot read CA file {path}: {source}")]
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot set up probing: {0}")]
+    Probe(#[from] crate::probe::SetupError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The fetcher and limits the configuration asks for.
+pub fn sweep_context(config: &Config) -> Result<SweepContext, StartError> {
+    let p = &config.probe;
+    let mut extra_ca_pem = Vec::new();
+    for path in &p.ca_files {
+        let pem = std::fs::read_to_string(path).map_err(|source| StartError::CaFile {
+            path: path.display().to_string(),
+            source,
+        })?;
+        extra_ca_pem.push(pem);
+    }
+    let fetcher = Fetcher::new(&FetcherConfig {
+        dns: DnsConfig {
+            name_servers: p.dns_servers.clone(),
+            timeout: p.connect_timeout,
+            ..DnsConfig::default()
+        },
+        trust: TrustConfig {
+            system_roots: true,
+            extra_ca_pem,
+        },
+        user_agent: p.user_agent.clone(),
+        max_idle_per_host: p.per_host as usize,
+        ..FetcherConfig::default()
+    })?;
+    Ok(SweepContext {
+        fetcher,
+        global: Arc::new(Semaphore::new(p.concurrency as usize)),
+        limits: Limits {
+            connect_timeout: p.connect_timeout,
+            total_timeout: p.timeout,
+            max_body_bytes: p.max_body_bytes,
+            max_redirects: p.max_redirects,
+        },
+        hosts: Arc::new(HostLimits::new(p.per_host as usize)),
+        check_data_files: config.freshness.check_data_files,
+        time_file: config.probe.time_file,
+    })
+}
+
+/// The persisted records, or fresh ones. An unusable state file is set aside, never fatal.
+pub fn load_records(config: &Config) -> Records {
+    let Some(path) = &config.state.path else {
+        return Records::default();
+    };
+    match persist::load_or_set_aside::<Records>(path, unix_now()) {
+        Loaded::Fresh => Records::default(),
+        Loaded::Restored(records) => {
+            tracing::info!(path = %path.display(), mirrors = records.mirrors.len(), "state restored");
+            records
+        }
+        Loaded::SetAside { moved_to, reason } => {
+            tracing::error!(path = %path.display(), moved_to = %moved_to.display(), %reason, "state file unusable: set aside, starting fresh");
+            Records::default()
+        }
+    }
+}
+
+fn save(path: Option<&Path>, records: Records) -> Option<tokio::task::JoinHandle<()>> {
+    let path = path?.to_path_buf();
+    Some(tokio::task::spawn_blocking(move || {
+        if let Err(e) = persist::save_atomic(&path, &records) {
+            tracing::error!(error = %e, "cannot save state");
+        }
+    }))
+}
+
+/// The state writer's loop: fold events, publish snapshots (at most four a second), save
+/// the records every `state.save_interval` and once more on the way out.
+async fn writer_loop(
+    mut writer: StateWriter,
+    mut events: mpsc::Receiver<Event>,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    shutdown: CancellationToken,
+) {
+    let mut publish = tokio::time::interval(Duration::from_millis(250));
+    let mut saving = tokio::time::interval(writer.config().state.save_interval);
+    saving.tick().await;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => writer.apply(event, unix_now()),
+                None => break,
+            },
+            _ = publish.tick() => if writer.is_dirty() {
+                snapshots.send_replace(writer.snapshot(unix_now()));
+            },
+            _ = saving.tick() => {
+                let path = writer.config().state.path.clone();
+                save(path.as_deref(), writer.records().clone());
+            }
+            _ = shutdown.cancelled() => break,
+        }
+    }
+    while let Ok(event) = events.try_recv() {
+        writer.apply(event, unix_now());
+    }
+    let path = writer.config().state.path.clone();
+    if let Some(handle) = save(path.as_deref(), writer.records().clone()) {
+        let _ = handle.await;
+    }
+}
+
+/// Run the daemon on `listener` until `shutdown`; state is saved before returning.
+pub async fn run(
+    config: Arc<Config>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), StartError> {
+    // Watch for reloads before anything else, so that no change goes unseen.
+    let mut triggers = crate::reload::spawn_triggers(&config.file, shutdown.clone());
+    let ctx = sweep_context(&config)?;
+    let records = load_records(&config);
+    let now = unix_now();
+    let writer = StateWriter::new(config.clone(), records.clone(), now);
+    let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty(config.clone(), now)));
+    let (events_tx, events_rx) = mpsc::channel(1024);
+    let (config_tx, config_rx) = watch::channel(config.clone());
+    let engine_stop = CancellationToken::new();
+    let writer_task = tokio::spawn(writer_loop(writer, events_rx, snap_tx, engine_stop.clone()));
+    let scheduler_task = tokio::spawn(scheduler::run(
+        ctx,
+        config_rx,
+        records,
+        events_tx.clone(),
+        engine_stop.clone(),
+    ));
+    let reload_events = events_tx.clone();
+    let reload_task = tokio::spawn(async move {
+        while let Some(trigger) = triggers.recv().await {
+            let path = config_tx.borrow().file.clone();
+            match config::load(&path) {
+                Ok(loaded) => {
+                    for warning in &loaded.warnings {
+                        tracing::warn!("{warning}");
+                    }
+                    tracing::info!(
+                        ?trigger,
+                        mirrors = loaded.config.mirrors.len(),
+                        "configuration reloaded"
+                    );
+                    let new = Arc::new(loaded.config);
+                    let _ = reload_events.send(Event::Config(new.clone())).await;
+                    config_tx.send_replace(new);
+                }
+                Err(err) => {
+                    tracing::error!(
+                        ?trigger,
+                        "reload failed, the previous configuration stays in force:\n{err}"
+                    );
+                    let _ = reload_events.send(Event::ReloadFailed).await;
+                }
+            }
+        }
+    });
+    drop(events_tx);
+    let app = crate::serve::router(crate::serve::AppState::new(snap_rx));
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+    .await;
+    // Stop probing, then let the writer fold what is in flight and save.
+    engine_stop.cancel();
+    reload_task.abort();
+    let _ = scheduler_task.await;
+    let _ = writer_task.await;
+    tracing::info!("shut down");
+    served.map_err(StartError::from)
+}
+
+/// One sweep of every enabled mirror (and one upstream poll), for `mirrorwatch check`.
+/// `progress` is called after each sweep with (done, total).
+pub async fn check_once(
+    config: Arc<Config>,
+    progress: impl Fn(usize, usize),
+) -> Result<Arc<Snapshot>, StartError> {
+    let ctx = sweep_context(&config)?;
+    let mut writer = StateWriter::new(config.clone(), Records::default(), unix_now());
+    let files = scheduler::upstream_files(&config, &Default::default());
+    // The upstream poll runs beside the sweeps: verdicts are only judged at snapshot time.
+    let upstream = tokio::spawn({
+        let ctx = ctx.clone();
+        async move { crate::probe::upstream::poll(&ctx, &files, unix_now()).await }
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for mirror in config.enabled_mirrors() {
+        for &family in &config.probe.ip_families {
+            if let Some(plan) = scheduler::plan(&config, mirror, family, &Default::default()) {
+                let ctx = ctx.clone();
+                tasks.spawn(
+                    async move { crate::probe::sweep::sweep(&ctx, &plan, unix_now()).await },
+                );
+            }
+        }
+    }
+    let total = tasks.len();
+    let mut done = 0;
+    while let Some(joined) = tasks.join_next().await {
+        done += 1;
+        progress(done, total);
+        if let Ok(report) = joined {
+            writer.apply(Event::Sweep(Box::new(report)), unix_now());
+        }
+    }
+    if let Ok(reports) = upstream.await {
+        writer.apply(Event::Upstream(reports), unix_now());
+    }
+    Ok(writer.snapshot(unix_now()))
+}

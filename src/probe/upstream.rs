@@ -1,0 +1,162 @@
+//! Polling the upstream: the reference repomd.xml of every (version, repo, arch), with
+//! conditional GET, trying each configured upstream base URL in turn.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use url::Url;
+
+use super::sweep::{resolve, Previous, SweepContext};
+use super::{FailureReason, FetchRequest};
+use crate::config::IpFamily;
+use crate::freshness::Observation;
+use crate::repomd;
+
+/// One upstream repomd.xml: its key (`9.8/BaseOS/x86_64/os/`) and its URL per upstream base.
+#[derive(Debug, Clone)]
+pub struct UpstreamFile {
+    pub key: String,
+    pub urls: Vec<Url>,
+    pub previous: Option<Previous>,
+}
+
+#[derive(Debug, Clone)]
+pub enum UpstreamResult {
+    Fetched(Observation),
+    NotModified,
+    Failed {
+        reason: FailureReason,
+        detail: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct UpstreamReport {
+    pub key: String,
+    pub at: i64,
+    pub result: UpstreamResult,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+/// Poll every file once; hosts are resolved once per poll (IPv4 first, then IPv6).
+pub async fn poll(ctx: &SweepContext, files: &[UpstreamFile], now: i64) -> Vec<UpstreamReport> {
+    let mut hosts: Vec<String> = files
+        .iter()
+        .flat_map(|f| &f.urls)
+        .filter_map(|u| u.host_str().map(str::to_string))
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    let mut lookups = tokio::task::JoinSet::new();
+    for host in hosts {
+        let fetcher = ctx.fetcher.clone();
+        lookups.spawn(async move {
+            let mut found = Err(format!("{host}: no address"));
+            for family in [IpFamily::Ipv4, IpFamily::Ipv6] {
+                match resolve(&fetcher, &host, family).await.0 {
+                    Ok(Some(addr)) => {
+                        found = Ok(addr);
+                        break;
+                    }
+                    Ok(None) => {}
+                    Err(failure) => found = Err(failure.detail),
+                }
+            }
+            (host, found)
+        });
+    }
+    let mut addrs: HashMap<String, Result<IpAddr, String>> = HashMap::new();
+    while let Some(Ok((host, found))) = lookups.join_next().await {
+        addrs.insert(host, found);
+    }
+    let addrs = std::sync::Arc::new(addrs);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, file) in files.iter().enumerate() {
+        let host = file
+            .urls
+            .first()
+            .and_then(|u| u.host_str())
+            .unwrap_or_default();
+        let per_host = ctx.hosts.get(host);
+        let (ctx, file, addrs) = (ctx.clone(), file.clone(), addrs.clone());
+        tasks.spawn(async move {
+            let _local = per_host.acquire_owned().await.ok();
+            let _global = ctx.global.clone().acquire_owned().await.ok();
+            (index, poll_one(&ctx, &file, &addrs, now).await)
+        });
+    }
+    let mut reports = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(result) = joined {
+            reports.push(result);
+        }
+    }
+    reports.sort_by_key(|(index, _)| *index);
+    reports.into_iter().map(|(_, report)| report).collect()
+}
+
+async fn poll_one(
+    ctx: &SweepContext,
+    file: &UpstreamFile,
+    addrs: &HashMap<String, Result<IpAddr, String>>,
+    now: i64,
+) -> UpstreamReport {
+    let previous = file.previous.clone().unwrap_or_default();
+    let mut report = UpstreamReport {
+        key: file.key.clone(),
+        at: now,
+        result: UpstreamResult::Failed {
+            reason: FailureReason::Dns,
+            detail: "no upstream URL".into(),
+        },
+        etag: previous.etag.clone(),
+        last_modified: previous.last_modified.clone(),
+    };
+    // The first base that answers wins; a failure is reported only when all fail.
+    for url in &file.urls {
+        let host = url.host_str().unwrap_or_default();
+        let addr = match addrs.get(host) {
+            Some(Ok(addr)) => *addr,
+            Some(Err(detail)) => {
+                report.result = UpstreamResult::Failed {
+                    reason: FailureReason::Dns,
+                    detail: detail.clone(),
+                };
+                continue;
+            }
+            None => continue,
+        };
+        let mut request = FetchRequest::get(url, addr);
+        request.limits = ctx.limits;
+        request.if_none_match = previous.etag.as_deref();
+        request.if_modified_since = previous.last_modified.as_deref();
+        let outcome = ctx.fetcher.fetch(&request).await;
+        report.result = match outcome.result {
+            Err(failure) => UpstreamResult::Failed {
+                reason: failure.reason,
+                detail: failure.detail,
+            },
+            Ok(r) if r.status == 304 => UpstreamResult::NotModified,
+            Ok(r) if r.status != 200 => UpstreamResult::Failed {
+                reason: FailureReason::HttpStatus,
+                detail: format!("HTTP {}", r.status),
+            },
+            Ok(r) => match repomd::parse(&r.body) {
+                Err(e) => UpstreamResult::Failed {
+                    reason: FailureReason::BadXml,
+                    detail: e.to_string(),
+                },
+                Ok(parsed) => {
+                    report.etag = r.etag;
+                    report.last_modified = r.last_modified;
+                    UpstreamResult::Fetched(Observation::new(repomd::fingerprint(&r.body), &parsed))
+                }
+            },
+        };
+        if !matches!(report.result, UpstreamResult::Failed { .. }) {
+            break;
+        }
+    }
+    report
+}

@@ -1,0 +1,178 @@
+//! [`HttpStats`]: the HTTP server's own request counters and latency histogram, the only
+//! series not taken from the snapshot.
+//!
+//! Recording sits on the request path of `/mirrorlist`, which must keep up with a static
+//! file server, so it is a few relaxed atomic additions into fixed tables: no lock, no
+//! hashing, no allocation. The tables are bounded by construction (fixed route names,
+//! status codes 100–599), which also bounds the label values.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::family::Exposition;
+
+/// Endpoint label values: fixed route names, never URLs. Anything else counts as `other`.
+pub const ENDPOINTS: [&str; 7] = [
+    "metrics",
+    "mirrorlist",
+    "metalink",
+    "api",
+    "healthz",
+    "readyz",
+    "other",
+];
+
+/// Upper bounds of the duration histogram, seconds. Dense below a few milliseconds, where
+/// the mirror list is expected to answer (p99 < 2 ms), sparse up to a slow `/metrics`.
+const BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+/// One slot per bucket plus the overflow above the last bound (`+Inf`).
+const SLOTS: usize = BUCKETS.len() + 1;
+
+/// Status codes 100–599 have a slot each; anything else shares the last one, written
+/// with `code="other"`.
+const FIRST_CODE: u16 = 100;
+const LAST_CODE: u16 = 599;
+const CODES: usize = (LAST_CODE - FIRST_CODE) as usize + 2;
+
+/// Request counts by (endpoint, status code) and request durations by endpoint.
+/// Cheap to clone: every clone counts into the same tables.
+#[derive(Clone)]
+pub struct HttpStats {
+    inner: Arc<Tables>,
+}
+
+struct Tables {
+    /// `ENDPOINTS.len() × CODES` request counters.
+    requests: Box<[AtomicU64]>,
+    /// `ENDPOINTS.len() × SLOTS` non-cumulative bucket counters; the count of a histogram
+    /// is their sum, so count and buckets always agree within one scrape.
+    buckets: Box<[AtomicU64]>,
+    /// Sum of durations per endpoint in nanoseconds: integer additions need no
+    /// compare-and-swap loop, and 2⁶⁴ ns is centuries of request time.
+    sum_nanos: Box<[AtomicU64]>,
+}
+
+impl Default for HttpStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for HttpStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpStats").finish_non_exhaustive()
+    }
+}
+
+fn zeros(n: usize) -> Box<[AtomicU64]> {
+    (0..n).map(|_| AtomicU64::new(0)).collect()
+}
+
+impl HttpStats {
+    pub fn new() -> Self {
+        HttpStats {
+            inner: Arc::new(Tables {
+                requests: zeros(ENDPOINTS.len() * CODES),
+                buckets: zeros(ENDPOINTS.len() * SLOTS),
+                sum_nanos: zeros(ENDPOINTS.len()),
+            }),
+        }
+    }
+
+    /// Count one answered request. `endpoint` should be one of [`ENDPOINTS`] (anything else
+    /// is counted as `other`); `seconds` is the time to answer (negative or NaN counts as 0).
+    pub fn record(&self, endpoint: &'static str, code: u16, seconds: f64) {
+        let e = endpoint_index(endpoint);
+        let c = if (FIRST_CODE..=LAST_CODE).contains(&code) {
+            usize::from(code - FIRST_CODE)
+        } else {
+            CODES - 1
+        };
+        let seconds = if seconds.is_finite() && seconds > 0.0 {
+            seconds
+        } else {
+            0.0
+        };
+        let slot = BUCKETS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(BUCKETS.len());
+        // The indexes are in range by construction; `get` keeps a mistake from panicking
+        // on the request path.
+        let t = &self.inner;
+        if let Some(counter) = t.requests.get(e * CODES + c) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(counter) = t.buckets.get(e * SLOTS + slot) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(sum) = t.sum_nanos.get(e) {
+            // `as` saturates: a duration beyond u64 nanoseconds is clamped, not wrapped.
+            sum.fetch_add((seconds * 1e9) as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Write both families. Relaxed loads: a scrape racing a request may see it in one
+    /// table and not yet in another, which the next scrape corrects.
+    pub(super) fn write(&self, out: &mut Exposition) {
+        let t = &self.inner;
+        let mut requests = out.counter(
+            "mirrorwatch_http_requests_total",
+            "HTTP requests answered, by endpoint and status code.",
+        );
+        let mut duration = out.histogram(
+            "mirrorwatch_http_request_duration_seconds",
+            "Time to answer an HTTP request, by endpoint.",
+        );
+        for (e, endpoint) in ENDPOINTS.iter().enumerate() {
+            for c in 0..CODES {
+                let n = t
+                    .requests
+                    .get(e * CODES + c)
+                    .map_or(0, |a| a.load(Ordering::Relaxed));
+                // Only codes seen: a zero for each of 500 codes would be noise.
+                if n == 0 {
+                    continue;
+                }
+                let code = code_label(c);
+                requests.set(&[("endpoint", endpoint), ("code", &code)], n as f64);
+            }
+            let mut cumulative = 0u64;
+            let mut buckets = Vec::with_capacity(BUCKETS.len());
+            for (slot, bound) in BUCKETS.iter().enumerate() {
+                cumulative += t
+                    .buckets
+                    .get(e * SLOTS + slot)
+                    .map_or(0, |a| a.load(Ordering::Relaxed));
+                buckets.push((*bound, cumulative));
+            }
+            let count = cumulative
+                + t.buckets
+                    .get(e * SLOTS + BUCKETS.len())
+                    .map_or(0, |a| a.load(Ordering::Relaxed));
+            let sum = t.sum_nanos.get(e).map_or(0, |a| a.load(Ordering::Relaxed)) as f64 / 1e9;
+            // Every endpoint is written, zeros included, so that `rate()` has a start
+            // point before the first request.
+            duration.set_histogram(&[("endpoint", endpoint)], &buckets, count, sum);
+        }
+        out.add(requests);
+        out.add(duration);
+    }
+}
+
+fn endpoint_index(endpoint: &str) -> usize {
+    ENDPOINTS
+        .iter()
+        .position(|e| *e == endpoint)
+        .unwrap_or(ENDPOINTS.len() - 1)
+}
+
+fn code_label(slot: usize) -> String {
+    match u16::try_from(slot) {
+        Ok(offset) if slot < CODES - 1 => (FIRST_CODE + offset).to_string(),
+        _ => "other".to_owned(),
+    }
+}

@@ -1,0 +1,15 @@
+//! State: the single writer that folds probe reports into records, and the immutable
+//! [`Snapshot`] it publishes for every reader.
+
+pub mod snapshot;
+
+pub use snapshot::{
+    EngineStats, FailureNote, FamilySnapshot, MirrorSnapshot, Phases, RepoVerdict, Snapshot,
+    UpstreamTarget, VERDICTS,
+};
+
+pub mod records;
+pub mod writer;
+
+pub use records::Records;
+pub use writer::{Event, StateWriter};

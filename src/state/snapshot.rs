@@ -1,0 +1,201 @@
+//! The immutable picture every reader uses: metrics, the JSON API, the mirror list and
+//! `mirrorwatch check`. Built by the state writer, shared as `Arc<Snapshot>`, never mutated.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, IpFamily, Protocol};
+use crate::freshness::{UpstreamVersion, Verdict};
+use crate::health::State;
+
+/// Everything known at `generated_at`.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub generated_at: i64,
+    pub config: Arc<Config>,
+    /// Every enabled mirror has been swept at least once over every family.
+    pub ready: bool,
+    pub upstream: Vec<UpstreamTarget>,
+    pub mirrors: Vec<Arc<MirrorSnapshot>>,
+    pub stats: EngineStats,
+}
+
+impl Snapshot {
+    /// The snapshot before anything has been probed.
+    pub fn empty(config: Arc<Config>, now: i64) -> Snapshot {
+        Snapshot {
+            generated_at: now,
+            config,
+            ready: false,
+            upstream: Vec::new(),
+            mirrors: Vec::new(),
+            // The configuration in force loaded fine, or the daemon would not be running.
+            stats: EngineStats {
+                config_reload_ok: true,
+                config_reload_at: Some(now),
+                started_at: now,
+                ..EngineStats::default()
+            },
+        }
+    }
+
+    pub fn mirror(&self, name: &str) -> Option<&MirrorSnapshot> {
+        self.mirrors
+            .iter()
+            .map(AsRef::as_ref)
+            .find(|m| m.name == name)
+    }
+
+    /// Whether every target of the upstream answered its last poll.
+    pub fn upstream_up(&self) -> bool {
+        !self.upstream.is_empty() && self.upstream.iter().all(|u| u.up)
+    }
+}
+
+/// One upstream (version, repo, arch).
+#[derive(Debug, Clone, Serialize)]
+pub struct UpstreamTarget {
+    pub version: String,
+    pub repo: String,
+    pub arch: String,
+    /// `9.8/BaseOS/x86_64/os/`
+    pub dir: String,
+    /// The last poll succeeded.
+    pub up: bool,
+    pub current: Option<UpstreamVersion>,
+    /// Distinct versions remembered (the current one included).
+    pub versions_seen: usize,
+    pub last_success: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// One mirror: its overall state and one entry per probed IP family.
+#[derive(Debug, Clone, Serialize)]
+pub struct MirrorSnapshot {
+    pub name: String,
+    pub state: State,
+    /// 0–100, see [`crate::health::score`].
+    pub score: f64,
+    pub families: Vec<FamilySnapshot>,
+}
+
+impl MirrorSnapshot {
+    pub fn family(&self, family: IpFamily) -> Option<&FamilySnapshot> {
+        self.families.iter().find(|f| f.family == family)
+    }
+}
+
+/// Timings of the sweep's first (cold) fetch: DNS, TCP, TLS, first byte, body.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Phases {
+    pub resolve: f64,
+    pub connect: f64,
+    pub tls: f64,
+    pub processing: f64,
+    pub transfer: f64,
+}
+
+/// The last failure seen over one family: a bounded reason and free text.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FailureNote {
+    pub at: i64,
+    pub reason: String,
+    pub detail: String,
+}
+
+/// One (mirror, family).
+#[derive(Debug, Clone, Serialize)]
+pub struct FamilySnapshot {
+    pub family: IpFamily,
+    pub state: State,
+    /// The address probed (the first the resolver gave).
+    pub address: Option<IpAddr>,
+    /// Whether each configured protocol answered in the last sweep.
+    pub protocols: BTreeMap<Protocol, bool>,
+    pub last_sweep: Option<i64>,
+    pub last_success: Option<i64>,
+    pub last_failure: Option<FailureNote>,
+    pub phases: Option<Phases>,
+    pub tls_not_after: Option<i64>,
+    /// The epoch in the mirror's `TIME` file (when `probe.time_file` is on).
+    pub time_file: Option<i64>,
+    pub success_ratio: Option<f64>,
+    /// Sweep latency quantiles over the health window, seconds.
+    pub latency_p50: Option<f64>,
+    pub latency_p90: Option<f64>,
+    pub latency_p99: Option<f64>,
+    /// One verdict per expected (version, repo, arch), in layout order.
+    pub repos: Vec<RepoVerdict>,
+}
+
+impl FamilySnapshot {
+    /// Counts by verdict label, every label present.
+    pub fn counts(&self) -> BTreeMap<&'static str, u32> {
+        let mut counts: BTreeMap<&'static str, u32> = VERDICTS.iter().map(|v| (*v, 0)).collect();
+        for repo in &self.repos {
+            *counts.entry(repo.verdict.as_str()).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Repos whose lag exceeds `stale_after`.
+    pub fn stale(&self, stale_after: Duration) -> u32 {
+        let n = self
+            .repos
+            .iter()
+            .filter(|r| r.verdict.is_stale(stale_after))
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// The largest lag of any repo, seconds.
+    pub fn max_lag(&self) -> Option<u64> {
+        self.repos
+            .iter()
+            .filter_map(|r| r.verdict.lag_seconds())
+            .max()
+    }
+
+    pub fn verdict(&self, version: &str, repo: &str, arch: &str) -> Option<&Verdict> {
+        self.repos
+            .iter()
+            .find(|r| r.version == version && r.repo == repo && r.arch == arch)
+            .map(|r| &r.verdict)
+    }
+}
+
+/// Every verdict label, for metrics that must show zeros too.
+pub const VERDICTS: [&str; 6] = [
+    "current",
+    "behind",
+    "unknown",
+    "missing",
+    "incomplete",
+    "error",
+];
+
+/// The verdict for one (version, repo, arch) of one (mirror, family).
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoVerdict {
+    pub version: String,
+    pub repo: String,
+    pub arch: String,
+    pub verdict: Verdict,
+}
+
+/// Counters about the engine itself.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EngineStats {
+    /// Fetches by (result, reason): result `success` with reason `""`, or `failure`.
+    pub probes: BTreeMap<(String, String), u64>,
+    pub sweeps: u64,
+    /// Duration of the last complete round over all mirrors, seconds.
+    pub last_round_seconds: Option<f64>,
+    pub config_reload_ok: bool,
+    pub config_reload_at: Option<i64>,
+    pub started_at: i64,
+}

@@ -1,0 +1,298 @@
+//! The single writer: the only code that changes state. It folds events (upstream polls,
+//! sweeps, configuration reloads) into [`Records`] and builds the immutable [`Snapshot`].
+//! Mirror snapshots are cached and rebuilt only when their mirror (or the upstream) changed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::records::Records;
+use super::snapshot::{
+    EngineStats, FamilySnapshot, MirrorSnapshot, RepoVerdict, Snapshot, UpstreamTarget,
+};
+use crate::config::{Config, Mirror};
+use crate::freshness::{verdict, UpstreamHistory};
+use crate::health::score;
+use crate::probe::sweep::{FileResult, SweepReport};
+use crate::probe::upstream::{UpstreamReport, UpstreamResult};
+
+/// Something that changes state.
+#[derive(Debug)]
+pub enum Event {
+    Upstream(Vec<UpstreamReport>),
+    Sweep(Box<SweepReport>),
+    /// A new configuration is in force.
+    Config(Arc<Config>),
+    /// A reload was attempted and failed; the old configuration stays.
+    ReloadFailed,
+}
+
+pub struct StateWriter {
+    config: Arc<Config>,
+    records: Records,
+    stats: EngineStats,
+    cache: HashMap<String, Arc<MirrorSnapshot>>,
+    dirty: HashSet<String>,
+    all_dirty: bool,
+    empty_history: UpstreamHistory,
+}
+
+impl StateWriter {
+    pub fn new(config: Arc<Config>, records: Records, now: i64) -> StateWriter {
+        let stats = EngineStats {
+            config_reload_ok: true,
+            config_reload_at: Some(now),
+            started_at: now,
+            ..EngineStats::default()
+        };
+        StateWriter {
+            config,
+            records,
+            stats,
+            cache: HashMap::new(),
+            dirty: HashSet::new(),
+            all_dirty: true,
+            empty_history: UpstreamHistory::new(1),
+        }
+    }
+
+    pub fn records(&self) -> &Records {
+        &self.records
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Whether a snapshot built now would differ from the last one.
+    pub fn is_dirty(&self) -> bool {
+        self.all_dirty || !self.dirty.is_empty()
+    }
+
+    pub fn apply(&mut self, event: Event, now: i64) {
+        match event {
+            Event::Upstream(reports) => {
+                let history = self.config.freshness.history as usize;
+                let total = reports.len();
+                let mut failed = 0;
+                for report in reports {
+                    self.count_probe(match &report.result {
+                        UpstreamResult::Failed { reason, .. } => Some(reason.as_str()),
+                        _ => None,
+                    });
+                    if let UpstreamResult::Failed { reason, detail } = &report.result {
+                        // One warning per poll, not one per file: an unreachable upstream
+                        // fails every file at once.
+                        if failed == 0 {
+                            tracing::warn!(target_dir = %report.key, %reason, %detail, "upstream poll failed");
+                        } else {
+                            tracing::debug!(target_dir = %report.key, %reason, %detail, "upstream poll failed");
+                        }
+                        failed += 1;
+                    }
+                    if self.records.fold_upstream(report, history) {
+                        self.all_dirty = true;
+                    }
+                }
+                if failed > 1 {
+                    tracing::warn!(failed, total, "upstream files that could not be polled");
+                }
+                // Upstream reachability shows in the snapshot even when nothing changed.
+                self.all_dirty = true;
+            }
+            Event::Sweep(report) => {
+                let report = *report;
+                self.stats.sweeps += 1;
+                for file in &report.files {
+                    self.count_probe(match &file.result {
+                        FileResult::Failed { reason, .. } => Some(reason.as_str()),
+                        FileResult::NotFound => Some("http_status"),
+                        _ => None,
+                    });
+                }
+                if let Some(failure) = report
+                    .files
+                    .is_empty()
+                    .then_some(())
+                    .and(report.failure.as_ref())
+                {
+                    self.count_probe(Some(failure.reason.as_str()));
+                }
+                let (name, family) = (report.mirror.clone(), report.family);
+                if let Some(t) = self.records.fold_sweep(report, &self.config.health) {
+                    tracing::info!(mirror = %name, family = family.as_str(), from = t.from.as_str(), to = t.to.as_str(), "mirror state changed");
+                }
+                self.dirty.insert(name);
+            }
+            Event::Config(config) => {
+                self.records
+                    .retain_mirrors(|name| config.mirror(name).is_some());
+                self.config = config;
+                self.stats.config_reload_ok = true;
+                self.stats.config_reload_at = Some(now);
+                self.cache.clear();
+                self.all_dirty = true;
+            }
+            Event::ReloadFailed => {
+                self.stats.config_reload_ok = false;
+                self.all_dirty = true;
+            }
+        }
+    }
+
+    fn count_probe(&mut self, failure: Option<&str>) {
+        let key = match failure {
+            None => ("success".to_string(), String::new()),
+            Some(reason) => ("failure".to_string(), reason.to_string()),
+        };
+        *self.stats.probes.entry(key).or_default() += 1;
+    }
+
+    /// Build the snapshot of `now`, reusing unchanged mirrors.
+    pub fn snapshot(&mut self, now: i64) -> Arc<Snapshot> {
+        let config = self.config.clone();
+        let mut mirrors = Vec::new();
+        for mirror in config.enabled_mirrors() {
+            let fresh = self.all_dirty || self.dirty.contains(&mirror.name);
+            let cached = self.cache.get(&mirror.name).filter(|_| !fresh).cloned();
+            let built = match cached {
+                Some(m) => m,
+                None => {
+                    let m = Arc::new(self.build_mirror(mirror, now));
+                    self.cache.insert(mirror.name.clone(), m.clone());
+                    m
+                }
+            };
+            mirrors.push(built);
+        }
+        self.dirty.clear();
+        self.all_dirty = false;
+        Arc::new(Snapshot {
+            generated_at: now,
+            ready: self.ready(),
+            upstream: self.upstream_targets(),
+            mirrors,
+            stats: self.stats.clone(),
+            config,
+        })
+    }
+
+    fn ready(&self) -> bool {
+        let upstream_polled =
+            !self.records.upstream.is_empty() && self.records.upstream.values().all(|u| u.polled);
+        upstream_polled
+            && self.config.enabled_mirrors().all(|m| {
+                self.config.probe.ip_families.iter().all(|f| {
+                    self.records
+                        .mirrors
+                        .get(&m.name)
+                        .and_then(|r| r.families.get(f))
+                        .is_some_and(|r| r.last_sweep.is_some())
+                })
+            })
+    }
+
+    fn upstream_targets(&self) -> Vec<UpstreamTarget> {
+        let layout = &self.config.layout;
+        let mut seen = HashSet::new();
+        layout
+            .targets()
+            .filter(|t| seen.insert(t.dir()))
+            .map(|t| {
+                let dir = t.dir();
+                let record = self.records.upstream.get(&dir);
+                let history = record.map(|r| &r.history);
+                UpstreamTarget {
+                    version: t.version.name.clone(),
+                    repo: t.repo.name.clone(),
+                    arch: t.arch.as_str().to_string(),
+                    up: history.is_some_and(UpstreamHistory::upstream_up),
+                    current: history.and_then(|h| h.current().cloned()),
+                    versions_seen: history.map_or(0, |h| h.versions().len()),
+                    last_success: history.and_then(UpstreamHistory::last_success),
+                    last_error: history.and_then(|h| h.last_error().map(str::to_string)),
+                    dir,
+                }
+            })
+            .collect()
+    }
+
+    fn build_mirror(&self, mirror: &Mirror, now: i64) -> MirrorSnapshot {
+        let record = self.records.mirrors.get(&mirror.name);
+        let window = self.config.health.window;
+        let mut families = Vec::new();
+        for &family in &self.config.probe.ip_families {
+            let Some(record) = record else { break };
+            let (Some(fr), Some(health)) =
+                (record.families.get(&family), record.health.family(family))
+            else {
+                continue;
+            };
+            if fr.absent {
+                continue;
+            }
+            let repos = self
+                .config
+                .layout
+                .targets_for(mirror)
+                .map(|t| {
+                    let dir = t.dir();
+                    let history = self
+                        .records
+                        .upstream
+                        .get(&dir)
+                        .map_or(&self.empty_history, |u| &u.history);
+                    let judged = match fr.copies.get(&dir) {
+                        Some(copy) => verdict(history, &copy.as_copy(), now),
+                        // Never fetched: the sweep itself failed (DNS, connect) or has not run.
+                        None => crate::freshness::Verdict::Error {
+                            reason: fr
+                                .last_failure
+                                .as_ref()
+                                .map_or_else(|| "not fetched yet".into(), |n| n.reason.clone()),
+                        },
+                    };
+                    RepoVerdict {
+                        version: t.version.name.clone(),
+                        repo: t.repo.name.clone(),
+                        arch: t.arch.as_str().to_string(),
+                        verdict: judged,
+                    }
+                })
+                .collect();
+            let q = |q: f64| {
+                health
+                    .latency_quantile(q, now, window)
+                    .map(|d| d.as_secs_f64())
+            };
+            families.push(FamilySnapshot {
+                family,
+                state: health.state(),
+                address: fr.address,
+                protocols: fr.protocols.clone(),
+                last_sweep: fr.last_sweep,
+                last_success: health.last_success(),
+                last_failure: fr.last_failure.clone(),
+                phases: fr.phases,
+                tls_not_after: fr.tls_not_after,
+                time_file: fr.time_file,
+                success_ratio: health.success_ratio(now, window),
+                latency_p50: q(0.5),
+                latency_p90: q(0.9),
+                latency_p99: q(0.99),
+                repos,
+            });
+        }
+        let state = record.map(|r| r.health.overall()).unwrap_or_default();
+        let stale_after = self.config.freshness.stale_after;
+        let best = families.iter().map(|f| {
+            let p50 = f.latency_p50.map(std::time::Duration::from_secs_f64);
+            score(f.max_lag(), stale_after, f.success_ratio, p50)
+        });
+        MirrorSnapshot {
+            name: mirror.name.clone(),
+            state,
+            score: best.fold(0.0, f64::max),
+            families,
+        }
+    }
+}
