@@ -17,6 +17,9 @@ use crate::probe::{DnsConfig, Fetcher, FetcherConfig, Limits, TrustConfig};
 use crate::scheduler::{self, unix_now};
 use crate::state::{Event, Records, Snapshot, StateWriter};
 
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -115,7 +118,7 @@ async fn writer_loop(
                 Some(event) => writer.apply(event, unix_now()),
                 None => break,
             },
-            _ = publish.tick() => if writer.is_dirty() {
+            _ = publish.tick() => if writer.is_dirty(unix_now()) {
                 snapshots.send_replace(writer.snapshot(unix_now()));
             },
             _ = saving.tick() => {
@@ -189,12 +192,24 @@ pub async fn run(
     drop(events_tx);
     let app = crate::serve::router(crate::serve::AppState::new(snap_rx));
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    let served = axum::serve(
+    let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-    .await;
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    // A bounded drain: a client that never finishes its request must not keep the daemon
+    // from stopping and saving its state.
+    let drain_limit = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(DRAIN).await;
+    };
+    let served = tokio::select! {
+        served = server => served,
+        () = drain_limit => {
+            tracing::warn!(seconds = DRAIN.as_secs(), "connections still open after the drain period; closing them");
+            Ok(())
+        }
+    };
     // Stop probing, then let the writer fold what is in flight and save.
     engine_stop.cancel();
     reload_task.abort();

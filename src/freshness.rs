@@ -30,6 +30,11 @@ pub struct UpstreamVersion {
     /// librepo checks with the strongest hash listed). Absent in older state files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha512: Option<String>,
+    /// md5 and sha1, for metalink clients that know no stronger hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
     /// Size of the file in bytes.
     pub size: u64,
     /// The `<revision>` of the file, if any.
@@ -46,6 +51,8 @@ pub struct UpstreamVersion {
 pub struct Observation {
     pub sha256: String,
     pub sha512: Option<String>,
+    pub sha1: Option<String>,
+    pub md5: Option<String>,
     pub size: u64,
     pub revision: Option<String>,
     pub timestamp: Option<i64>,
@@ -57,6 +64,8 @@ impl Observation {
         Observation {
             sha256: fingerprint.sha256,
             sha512: Some(fingerprint.sha512),
+            sha1: Some(fingerprint.sha1),
+            md5: Some(fingerprint.md5),
             size: fingerprint.size,
             revision: repomd.revision.clone(),
             timestamp: repomd.newest_timestamp(),
@@ -132,6 +141,8 @@ impl UpstreamHistory {
                 self.versions.push(UpstreamVersion {
                     sha256: seen.sha256,
                     sha512: seen.sha512,
+                    sha1: seen.sha1,
+                    md5: seen.md5,
                     size: seen.size,
                     revision: seen.revision,
                     timestamp: seen.timestamp,

@@ -149,15 +149,16 @@ impl DataFile {
 
 /// Hashes and size of a whole file: what identifies one version of a `repomd.xml`.
 ///
-/// sha256 is the identity used everywhere; sha512 is kept because a metalink lists the
-/// strongest hashes it can. md5 and sha1 (also listed by MirrorManager's metalinks) are
-/// not computed: the `sha2` crate is the only hash dependency.
+/// sha256 is the identity used everywhere; the others are what a metalink lists (librepo
+/// checks the strongest it knows, as MirrorManager's metalinks expect).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprint {
     /// Lowercase hex sha256 of the bytes.
     pub sha256: String,
     /// Lowercase hex sha512 of the bytes.
     pub sha512: String,
+    pub sha1: String,
+    pub md5: String,
     /// Length in bytes.
     pub size: u64,
 }
@@ -167,6 +168,8 @@ pub fn fingerprint(bytes: &[u8]) -> Fingerprint {
     Fingerprint {
         sha256: hex::encode(Sha256::digest(bytes)),
         sha512: hex::encode(Sha512::digest(bytes)),
+        sha1: hex::encode(sha1::Sha1::digest(bytes)),
+        md5: hex::encode(md5::Md5::digest(bytes)),
         // usize is at most 64 bits on every target Rust supports, so this never saturates.
         size: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
     }

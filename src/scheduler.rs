@@ -246,6 +246,15 @@ async fn upstream_loop(
 
 type TaskKey = (String, IpFamily);
 
+/// Equal for probing purposes: where the mirror is written in the file does not matter.
+fn same_mirror(a: &Mirror, b: &Mirror) -> bool {
+    let unplaced = |m: &Mirror| Mirror {
+        origin: String::new(),
+        ..m.clone()
+    };
+    unplaced(a) == unplaced(b)
+}
+
 /// Runs the probing tasks for whatever configuration `configs` holds, until `shutdown`.
 pub async fn run(
     ctx: SweepContext,
@@ -272,8 +281,18 @@ pub async fn run(
             ))
         })
         .collect();
+    let mut in_force: Option<Arc<Config>> = None;
     loop {
         let config = configs.borrow_and_update().clone();
+        // Every task runs with the whole configuration: when anything but the mirror list
+        // changed (layout, upstream, probe or freshness settings), every task restarts.
+        let restart_all = in_force.as_ref().is_none_or(|old| {
+            old.layout != config.layout
+                || old.upstream != config.upstream
+                || old.probe != config.probe
+                || old.freshness != config.freshness
+        });
+        in_force = Some(config.clone());
         if let Some((token, _)) = upstream.take() {
             token.cancel();
         }
@@ -291,7 +310,10 @@ pub async fn run(
             for &family in &config.probe.ip_families {
                 let key = (mirror.name.clone(), family);
                 wanted.insert(key.clone());
-                let unchanged = tasks.get(&key).is_some_and(|(m, ..)| m == mirror);
+                let unchanged = !restart_all
+                    && tasks
+                        .get(&key)
+                        .is_some_and(|(m, ..)| same_mirror(m, mirror));
                 if unchanged {
                     continue;
                 }

@@ -123,6 +123,7 @@ fn family(family: IpFamily, state: State, offset: usize) -> FamilySnapshot {
         latency_p90: ok.then_some(0.2),
         latency_p99: ok.then_some(0.7),
         repos: if swept { repos(offset) } else { Vec::new() },
+        log: Vec::new(),
     }
 }
 
@@ -136,12 +137,15 @@ fn upstream(repo: &str, arch: &str, up: bool) -> UpstreamTarget {
         current: Some(UpstreamVersion {
             sha256: "0f".repeat(32),
             sha512: Some("1e".repeat(64)),
+            sha1: None,
+            md5: None,
             size: 4096,
             revision: Some("1799990000".into()),
             timestamp: Some(NOW - 9000),
             first_seen: NOW - 8000,
         }),
         versions_seen: 5,
+        alternates: Vec::new(),
         last_success: Some(NOW - 30),
         last_error: (!up).then(|| "connect: connection refused".into()),
     }

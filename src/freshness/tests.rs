@@ -9,6 +9,8 @@ fn obs(tag: &str, timestamp: i64) -> Observation {
     Observation {
         sha256: format!("sha-{tag}"),
         sha512: None,
+        sha1: None,
+        md5: None,
         size: 2046,
         revision: Some(timestamp.to_string()),
         timestamp: Some(timestamp),
@@ -372,6 +374,8 @@ fn history_round_trips_through_serde() {
     h.observe(
         Observation {
             sha512: Some("ab".repeat(64)),
+            sha1: None,
+            md5: None,
             ..obs("e", T0 + 4 * HOUR)
         },
         T0 + 4 * HOUR,

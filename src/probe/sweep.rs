@@ -334,21 +334,31 @@ async fn fetch_file(
     let previous = file.previous.clone().unwrap_or_default();
     let mut request = FetchRequest::get(url, addr);
     request.limits = ctx.limits;
-    request.if_none_match = previous.etag.as_deref();
-    request.if_modified_since = previous.last_modified.as_deref();
+    // A copy whose data files were not all found is fetched in full until they are: a 304
+    // would say nothing about the data files that may have arrived since.
+    if previous.complete || !ctx.check_data_files {
+        request.if_none_match = previous.etag.as_deref();
+        request.if_modified_since = previous.last_modified.as_deref();
+    }
     let outcome = ctx.fetcher.fetch(&request).await;
+    // Validators are kept only with a copy that was read; a failure forgets them, so that
+    // the next request (after a restart too) cannot be answered "not modified".
     let mut report = FileReport {
         key: file.key.clone(),
         result: FileResult::NotModified,
-        etag: previous.etag.clone(),
-        last_modified: previous.last_modified.clone(),
+        etag: None,
+        last_modified: None,
     };
     report.result = match &outcome.result {
         Err(failure) => FileResult::Failed {
             reason: failure.reason,
             detail: failure.detail.clone(),
         },
-        Ok(r) if r.status == 304 => FileResult::NotModified,
+        Ok(r) if r.status == 304 => {
+            report.etag = previous.etag.clone();
+            report.last_modified = previous.last_modified.clone();
+            FileResult::NotModified
+        }
         Ok(r) if r.status == 404 || r.status == 410 => FileResult::NotFound,
         Ok(r) if r.status != 200 => FileResult::Failed {
             reason: FailureReason::HttpStatus,

@@ -53,7 +53,25 @@ pub struct FamilyRecord {
     pub last_failure: Option<FailureNote>,
     /// The epoch of the mirror's `TIME` file at the last sweep that read it.
     pub time_file: Option<i64>,
+    /// The last sweeps, newest last (at most [`LOG_LENGTH`]).
+    pub log: std::collections::VecDeque<LogEntry>,
     pub copies: BTreeMap<String, CopyRecord>,
+}
+
+/// Sweeps remembered per (mirror, family) for the API's probe log.
+pub const LOG_LENGTH: usize = 20;
+
+/// One sweep, in brief: what a mirror admin needs to see why the mirror is in or out.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LogEntry {
+    pub at: i64,
+    pub duration_seconds: f64,
+    /// `ok`, `partial`, `failed` or `absent`.
+    pub result: String,
+    pub files_ok: u32,
+    pub files_failed: u32,
+    pub reason: Option<String>,
+    pub detail: Option<String>,
 }
 
 /// The last thing seen of one file on one mirror.
@@ -149,6 +167,8 @@ impl Records {
                         crate::freshness::Observation {
                             sha256: current.sha256,
                             sha512: current.sha512,
+                            sha1: current.sha1,
+                            md5: current.md5,
                             size: current.size,
                             revision: current.revision,
                             timestamp: current.timestamp,
@@ -177,7 +197,20 @@ impl Records {
         let family = mirror.families.entry(report.family).or_default();
         family.last_sweep = Some(report.started);
         family.absent = report.absent;
+        let duration_seconds = report.duration.as_secs_f64();
         if report.absent {
+            push_log(
+                family,
+                LogEntry {
+                    at: report.started,
+                    duration_seconds,
+                    result: "absent".into(),
+                    files_ok: 0,
+                    files_failed: 0,
+                    reason: None,
+                    detail: Some(format!("no {} address", report.family.as_str())),
+                },
+            );
             return None;
         }
         family.address = report.address;
@@ -228,6 +261,10 @@ impl Records {
                 }
                 FileResult::NotFound => {
                     failed += 1;
+                    first_failure.get_or_insert((
+                        crate::probe::FailureReason::HttpStatus.as_str().to_string(),
+                        format!("HTTP 404 for {}repodata/repomd.xml", file.key),
+                    ));
                     Seen::NotFound
                 }
                 FileResult::Failed { reason, detail } => {
@@ -273,6 +310,21 @@ impl Records {
                 latency: report.latency,
             },
         };
+        let entry = LogEntry {
+            at: report.started,
+            duration_seconds,
+            result: match &result {
+                SweepResult::Ok { .. } => "ok",
+                SweepResult::Partial { .. } => "partial",
+                SweepResult::Failed { .. } => "failed",
+            }
+            .into(),
+            files_ok: ok,
+            files_failed: failed,
+            reason: first_failure.as_ref().map(|(r, _)| r.clone()),
+            detail: first_failure.as_ref().map(|(_, d)| d.clone()),
+        };
+        push_log(family, entry);
         if let Some((reason, detail)) = first_failure {
             family.last_failure = Some(FailureNote {
                 at: report.started,
@@ -288,5 +340,12 @@ impl Records {
     /// Forget mirrors no longer configured, so that their series disappear.
     pub fn retain_mirrors(&mut self, keep: impl Fn(&str) -> bool) {
         self.mirrors.retain(|name, _| keep(name));
+    }
+}
+
+fn push_log(family: &mut FamilyRecord, entry: LogEntry) {
+    family.log.push_back(entry);
+    while family.log.len() > LOG_LENGTH {
+        family.log.pop_front();
     }
 }

@@ -67,6 +67,9 @@ pub struct UpstreamTarget {
     /// The last poll succeeded.
     pub up: bool,
     pub current: Option<UpstreamVersion>,
+    /// Older versions still inside `serve.max_lag` (replaced less than that long ago), newest
+    /// first: a metalink lists them as alternates, so a mirror that far behind is accepted.
+    pub alternates: Vec<UpstreamVersion>,
     /// Distinct versions remembered (the current one included).
     pub versions_seen: usize,
     pub last_success: Option<i64>,
@@ -130,6 +133,8 @@ pub struct FamilySnapshot {
     pub latency_p99: Option<f64>,
     /// One verdict per expected (version, repo, arch), in layout order.
     pub repos: Vec<RepoVerdict>,
+    /// The last sweeps, newest last.
+    pub log: Vec<super::records::LogEntry>,
 }
 
 impl FamilySnapshot {

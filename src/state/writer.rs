@@ -33,8 +33,14 @@ pub struct StateWriter {
     cache: HashMap<String, Arc<MirrorSnapshot>>,
     dirty: HashSet<String>,
     all_dirty: bool,
+    /// When every mirror snapshot was last rebuilt: lags grow with time even when nothing
+    /// happens, so everything is rebuilt at least every [`REFRESH_SECONDS`].
+    last_full: i64,
     empty_history: UpstreamHistory,
 }
+
+/// How stale a lag figure in a published snapshot may be, at most.
+pub const REFRESH_SECONDS: i64 = 15;
 
 impl StateWriter {
     pub fn new(config: Arc<Config>, records: Records, now: i64) -> StateWriter {
@@ -51,6 +57,7 @@ impl StateWriter {
             cache: HashMap::new(),
             dirty: HashSet::new(),
             all_dirty: true,
+            last_full: now,
             empty_history: UpstreamHistory::new(1),
         }
     }
@@ -63,9 +70,9 @@ impl StateWriter {
         &self.config
     }
 
-    /// Whether a snapshot built now would differ from the last one.
-    pub fn is_dirty(&self) -> bool {
-        self.all_dirty || !self.dirty.is_empty()
+    /// Whether a snapshot built at `now` would differ from the last one.
+    pub fn is_dirty(&self, now: i64) -> bool {
+        self.all_dirty || !self.dirty.is_empty() || now - self.last_full >= REFRESH_SECONDS
     }
 
     pub fn apply(&mut self, event: Event, now: i64) {
@@ -149,6 +156,12 @@ impl StateWriter {
 
     /// Build the snapshot of `now`, reusing unchanged mirrors.
     pub fn snapshot(&mut self, now: i64) -> Arc<Snapshot> {
+        if now - self.last_full >= REFRESH_SECONDS {
+            self.all_dirty = true;
+        }
+        if self.all_dirty {
+            self.last_full = now;
+        }
         let config = self.config.clone();
         let mut mirrors = Vec::new();
         for mirror in config.enabled_mirrors() {
@@ -169,7 +182,7 @@ impl StateWriter {
         Arc::new(Snapshot {
             generated_at: now,
             ready: self.ready(),
-            upstream: self.upstream_targets(),
+            upstream: self.upstream_targets(now),
             mirrors,
             stats: self.stats.clone(),
             config,
@@ -191,7 +204,8 @@ impl StateWriter {
             })
     }
 
-    fn upstream_targets(&self) -> Vec<UpstreamTarget> {
+    fn upstream_targets(&self, now: i64) -> Vec<UpstreamTarget> {
+        let max_lag = i64::try_from(self.config.serve.max_lag.as_secs()).unwrap_or(i64::MAX);
         let layout = &self.config.layout;
         let mut seen = HashSet::new();
         layout
@@ -207,6 +221,18 @@ impl StateWriter {
                     arch: t.arch.as_str().to_string(),
                     up: history.is_some_and(UpstreamHistory::upstream_up),
                     current: history.and_then(|h| h.current().cloned()),
+                    alternates: history.map_or_else(Vec::new, |h| {
+                        // versions() is oldest first: each version was replaced when the
+                        // next one was first seen.
+                        let v = h.versions();
+                        let mut out: Vec<_> = v
+                            .windows(2)
+                            .filter(|w| now.saturating_sub(w[1].first_seen) <= max_lag)
+                            .map(|w| w[0].clone())
+                            .collect();
+                        out.reverse();
+                        out
+                    }),
                     versions_seen: history.map_or(0, |h| h.versions().len()),
                     last_success: history.and_then(UpstreamHistory::last_success),
                     last_error: history.and_then(|h| h.last_error().map(str::to_string)),
@@ -280,6 +306,7 @@ impl StateWriter {
                 latency_p90: q(0.9),
                 latency_p99: q(0.99),
                 repos,
+                log: fr.log.iter().cloned().collect(),
             });
         }
         let state = record.map(|r| r.health.overall()).unwrap_or_default();

@@ -78,6 +78,7 @@ fn ipv4_up() -> FamilySnapshot {
                 },
             ),
         ],
+        log: Vec::new(),
     }
 }
 
@@ -110,6 +111,7 @@ fn ipv6_down() -> FamilySnapshot {
             repo("baseos", "aarch64", error()),
             repo("appstream", "x86_64", error()),
         ],
+        log: Vec::new(),
     }
 }
 
@@ -123,12 +125,15 @@ fn upstream(repo: &str, arch: &str, up: bool) -> UpstreamTarget {
         current: Some(UpstreamVersion {
             sha256: "ab".repeat(32),
             sha512: None,
+            sha1: None,
+            md5: None,
             size: 3000,
             revision: Some("1799990000".into()),
             timestamp: Some(NOW - 4000),
             first_seen: NOW - 3600,
         }),
         versions_seen: 3,
+        alternates: Vec::new(),
         last_success: Some(NOW - 10),
         last_error: (!up).then(|| "timeout after 30s".into()),
     }
