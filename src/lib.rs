@@ -14,6 +14,7 @@ pub mod probe;
 pub mod reload;
 pub mod repomd;
 pub mod scheduler;
+pub mod select;
 pub mod serve;
 pub mod state;
 

@@ -105,10 +105,9 @@ fn load_into(path: &Path, out: &mut Vec<Diagnostic>) -> Option<Config> {
             );
         }
     }
-    let stale_after_set = root
-        .get("freshness")
-        .and_then(|f| f.get("stale_after"))
-        .is_some();
+    let is_set = |section: &str, key: &str| root.get(section).and_then(|s| s.get(key)).is_some();
+    let stale_after_set = is_set("freshness", "stale_after");
+    let max_lag_set = is_set("serve", "max_lag");
     let mut take = |key: &str| root.remove(key).filter(|v| !v.is_null());
 
     let upstream = take("upstream");
@@ -127,8 +126,6 @@ fn load_into(path: &Path, out: &mut Vec<Diagnostic>) -> Option<Config> {
     read_section(take("serve"), "serve", &mut settings.serve, &mut d);
     read_section(take("metrics"), "metrics", &mut settings.metrics, &mut d);
     read_section(take("state"), "state", &mut settings.state, &mut d);
-    // Sections that failed to parse hold their defaults, which pass every check.
-    settings.check(&mut d);
 
     let base = path.parent().unwrap_or(Path::new("."));
     let almalinux_given = almalinux.is_some();
@@ -173,6 +170,13 @@ fn load_into(path: &Path, out: &mut Vec<Diagnostic>) -> Option<Config> {
             })
         }
     };
+    // Left unset, the allowed lag follows a smaller staleness bound (which AlmaLinux's
+    // config.yml may have set just above).
+    if !max_lag_set {
+        settings.serve.max_lag = settings.serve.max_lag.min(settings.freshness.stale_after);
+    }
+    // Sections that failed to parse hold their defaults, which pass every check.
+    settings.check(&mut d);
     let upstream = match upstream {
         Some(value) => section::<RawUpstream>(value, "upstream", &mut d),
         None => {

@@ -167,7 +167,9 @@ impl Default for ServeSettings {
             trusted_proxies: Vec::new(),
             mirrorlist_length: 10,
             sticky_for: Duration::from_secs(3600),
-            max_lag: Duration::ZERO,
+            // Mirrors sync every few hours: without some allowance, every upstream release
+            // would empty the list until each mirror had synced and been probed again.
+            max_lag: Duration::from_secs(6 * 3600),
             geoip_country_db: None,
             geoip_asn_db: None,
         }
@@ -263,6 +265,13 @@ impl Settings {
             if value == 0 {
                 diag.error(path, "must be at least 1");
             }
+        }
+        if !self.freshness.stale_after.is_zero() && self.serve.max_lag > self.freshness.stale_after
+        {
+            diag.error(
+                "serve.max_lag",
+                "must not exceed freshness.stale_after: stale mirrors are never offered",
+            );
         }
         if p.max_redirects > 10 {
             diag.error("probe.max_redirects", "must be at most 10");

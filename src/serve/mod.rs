@@ -15,7 +15,10 @@ use tokio::sync::watch;
 
 use crate::state::Snapshot;
 
+pub mod api;
+pub mod metalink;
 pub mod metrics;
+pub mod mirrorlist;
 
 pub use metrics::HttpStats;
 
@@ -46,6 +49,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
+        .route("/mirrorlist/{version}/{repo}", get(mirrorlist::mirrorlist))
+        .route("/metalink", get(mirrorlist::metalink))
+        .route("/api/v1/mirrors", get(api::mirrors))
+        .route("/api/v1/mirrors/{name}", get(api::mirror))
+        .route("/api/v1/upstream", get(api::upstream))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
