@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config};
+use crate::geoip::{GeoIp, GeoIpError};
 use crate::persist::{self, Loaded};
 use crate::probe::sweep::{HostLimits, SweepContext};
 use crate::probe::{DnsConfig, Fetcher, FetcherConfig, Limits, TrustConfig};
@@ -30,6 +31,8 @@ pub enum StartError {
     },
     #[error("cannot set up probing: {0}")]
     Probe(#[from] crate::probe::SetupError),
+    #[error("{0}")]
+    GeoIp(#[from] GeoIpError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -110,26 +113,40 @@ async fn writer_loop(
     shutdown: CancellationToken,
 ) {
     let mut publish = tokio::time::interval(Duration::from_millis(250));
-    let mut saving = tokio::time::interval(writer.config().state.save_interval);
-    saving.tick().await;
+    let every = |writer: &StateWriter| writer.config().state.save_interval;
+    let mut save_every = every(&writer);
+    let mut saving = tokio::time::interval_at(tokio::time::Instant::now() + save_every, save_every);
+    // One save at a time: two writers of the same temporary file would tear it.
+    let mut in_flight: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Some(event) => writer.apply(event, unix_now()),
+                Some(event) => {
+                    writer.apply(event, unix_now());
+                    if every(&writer) != save_every {
+                        save_every = every(&writer);
+                        saving = tokio::time::interval_at(tokio::time::Instant::now() + save_every, save_every);
+                    }
+                }
                 None => break,
             },
             _ = publish.tick() => if writer.is_dirty(unix_now()) {
                 snapshots.send_replace(writer.snapshot(unix_now()));
             },
             _ = saving.tick() => {
-                let path = writer.config().state.path.clone();
-                save(path.as_deref(), writer.records().clone());
+                if in_flight.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
+                    let path = writer.config().state.path.clone();
+                    in_flight = save(path.as_deref(), writer.records().clone());
+                }
             }
             _ = shutdown.cancelled() => break,
         }
     }
     while let Ok(event) = events.try_recv() {
         writer.apply(event, unix_now());
+    }
+    if let Some(handle) = in_flight.take() {
+        let _ = handle.await;
     }
     let path = writer.config().state.path.clone();
     if let Some(handle) = save(path.as_deref(), writer.records().clone()) {
@@ -146,16 +163,25 @@ pub async fn run(
     // Watch for reloads before anything else, so that no change goes unseen.
     let mut triggers = crate::reload::spawn_triggers(&config.file, shutdown.clone());
     let ctx = sweep_context(&config)?;
+    // Read whole into memory now: lookups on the request path do no I/O. A reload does not
+    // reopen them; a changed path or file takes a restart.
+    let geoip = GeoIp::open(
+        config.serve.geoip_country_db.as_deref(),
+        config.serve.geoip_asn_db.as_deref(),
+    )?
+    .map(Arc::new);
     let records = load_records(&config);
     let now = unix_now();
     let writer = StateWriter::new(config.clone(), records.clone(), now);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty(config.clone(), now)));
     let (events_tx, events_rx) = mpsc::channel(1024);
-    let (config_tx, config_rx) = watch::channel(config.clone());
+    let (config_tx, config_rx) = watch::channel(scheduler::InForce {
+        config: config.clone(),
+        ctx,
+    });
     let engine_stop = CancellationToken::new();
     let writer_task = tokio::spawn(writer_loop(writer, events_rx, snap_tx, engine_stop.clone()));
     let scheduler_task = tokio::spawn(scheduler::run(
-        ctx,
         config_rx,
         records,
         events_tx.clone(),
@@ -164,9 +190,17 @@ pub async fn run(
     let reload_events = events_tx.clone();
     let reload_task = tokio::spawn(async move {
         while let Some(trigger) = triggers.recv().await {
-            let path = config_tx.borrow().file.clone();
-            match config::load(&path) {
-                Ok(loaded) => {
+            let path = config_tx.borrow().config.file.clone();
+            // A configuration is in force only with the fetcher it asks for (name servers,
+            // CA files, limits): one that cannot be built fails the reload like bad YAML.
+            let loaded = config::load(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|loaded| {
+                    let ctx = sweep_context(&loaded.config).map_err(|e| e.to_string())?;
+                    Ok((loaded, ctx))
+                });
+            match loaded {
+                Ok((loaded, ctx)) => {
                     for warning in &loaded.warnings {
                         tracing::warn!("{warning}");
                     }
@@ -177,7 +211,7 @@ pub async fn run(
                     );
                     let new = Arc::new(loaded.config);
                     let _ = reload_events.send(Event::Config(new.clone())).await;
-                    config_tx.send_replace(new);
+                    config_tx.send_replace(scheduler::InForce { config: new, ctx });
                 }
                 Err(err) => {
                     tracing::error!(
@@ -190,7 +224,7 @@ pub async fn run(
         }
     });
     drop(events_tx);
-    let app = crate::serve::router(crate::serve::AppState::new(snap_rx));
+    let app = crate::serve::router(crate::serve::AppState::new(snap_rx, geoip));
     tracing::info!(addr = %listener.local_addr()?, "listening");
     let server = axum::serve(
         listener,

@@ -8,6 +8,7 @@ pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod freshness;
+pub mod geoip;
 pub mod health;
 pub mod persist;
 pub mod probe;

@@ -255,10 +255,16 @@ fn same_mirror(a: &Mirror, b: &Mirror) -> bool {
     unplaced(a) == unplaced(b)
 }
 
+/// A configuration in force and the fetcher and limits built from it.
+#[derive(Clone)]
+pub struct InForce {
+    pub config: Arc<Config>,
+    pub ctx: SweepContext,
+}
+
 /// Runs the probing tasks for whatever configuration `configs` holds, until `shutdown`.
 pub async fn run(
-    ctx: SweepContext,
-    mut configs: watch::Receiver<Arc<Config>>,
+    mut configs: watch::Receiver<InForce>,
     records: Records,
     events: mpsc::Sender<Event>,
     shutdown: CancellationToken,
@@ -283,7 +289,7 @@ pub async fn run(
         .collect();
     let mut in_force: Option<Arc<Config>> = None;
     loop {
-        let config = configs.borrow_and_update().clone();
+        let InForce { config, ctx } = configs.borrow_and_update().clone();
         // Every task runs with the whole configuration: when anything but the mirror list
         // changed (layout, upstream, probe or freshness settings), every task restarts.
         let restart_all = in_force.as_ref().is_none_or(|old| {

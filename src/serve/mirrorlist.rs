@@ -147,7 +147,8 @@ fn parse_params(q: &ListQuery, version: &Version) -> Result<Params, String> {
     })
 }
 
-/// The client as the selection sees it: its address, and `country=` when given.
+/// The client as the selection sees it: its address, what GeoIP says about it (when
+/// configured), and `country=` when given, which overrides GeoIP's country and continent.
 fn client(
     state: &AppState,
     config: &Config,
@@ -157,8 +158,10 @@ fn client(
 ) -> Client {
     let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let addr = client_addr(peer.ip(), xff, &config.serve.trusted_proxies);
-    let _ = state;
-    let mut client = Client::new(addr);
+    let mut client = match &state.geoip {
+        Some(geoip) => geoip.client(addr),
+        None => Client::new(addr),
+    };
     if let Some(country) = country {
         client.continent = continent_of(&country);
         client.country = Some(country);

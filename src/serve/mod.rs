@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::Router;
 use tokio::sync::watch;
 
+use crate::geoip::GeoIp;
 use crate::state::Snapshot;
 
 pub mod api;
@@ -27,13 +28,16 @@ pub use metrics::HttpStats;
 pub struct AppState {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     pub http: Arc<HttpStats>,
+    /// The GeoIP databases, read at start-up; `None` when none is configured.
+    pub geoip: Option<Arc<GeoIp>>,
 }
 
 impl AppState {
-    pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>) -> Self {
+    pub fn new(snapshots: watch::Receiver<Arc<Snapshot>>, geoip: Option<Arc<GeoIp>>) -> Self {
         AppState {
             snapshots,
             http: Arc::new(HttpStats::new()),
+            geoip,
         }
     }
 

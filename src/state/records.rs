@@ -337,9 +337,13 @@ impl Records {
             .record(report.family, &result, report.started, settings)
     }
 
-    /// Forget mirrors no longer configured, so that their series disappear.
-    pub fn retain_mirrors(&mut self, keep: impl Fn(&str) -> bool) {
-        self.mirrors.retain(|name, _| keep(name));
+    /// Forget mirrors and upstream repos no longer configured, so that their series
+    /// disappear and the state file does not grow with the past.
+    pub fn retain(&mut self, config: &crate::config::Config) {
+        self.mirrors.retain(|name, _| config.mirror(name).is_some());
+        let dirs: std::collections::HashSet<String> =
+            config.layout.targets().map(|t| t.dir()).collect();
+        self.upstream.retain(|dir, _| dirs.contains(dir));
     }
 }
 

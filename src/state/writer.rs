@@ -36,6 +36,8 @@ pub struct StateWriter {
     /// When every mirror snapshot was last rebuilt: lags grow with time even when nothing
     /// happens, so everything is rebuilt at least every [`REFRESH_SECONDS`].
     last_full: i64,
+    /// Readiness means the first sweep is done; a reload that adds a mirror does not undo it.
+    was_ready: bool,
     empty_history: UpstreamHistory,
 }
 
@@ -43,7 +45,9 @@ pub struct StateWriter {
 pub const REFRESH_SECONDS: i64 = 15;
 
 impl StateWriter {
-    pub fn new(config: Arc<Config>, records: Records, now: i64) -> StateWriter {
+    pub fn new(config: Arc<Config>, mut records: Records, now: i64) -> StateWriter {
+        // Mirrors and repos removed from the configuration while the daemon was stopped.
+        records.retain(&config);
         let stats = EngineStats {
             config_reload_ok: true,
             config_reload_at: Some(now),
@@ -58,6 +62,7 @@ impl StateWriter {
             dirty: HashSet::new(),
             all_dirty: true,
             last_full: now,
+            was_ready: false,
             empty_history: UpstreamHistory::new(1),
         }
     }
@@ -131,8 +136,7 @@ impl StateWriter {
                 self.dirty.insert(name);
             }
             Event::Config(config) => {
-                self.records
-                    .retain_mirrors(|name| config.mirror(name).is_some());
+                self.records.retain(&config);
                 self.config = config;
                 self.stats.config_reload_ok = true;
                 self.stats.config_reload_at = Some(now);
@@ -179,9 +183,10 @@ impl StateWriter {
         }
         self.dirty.clear();
         self.all_dirty = false;
+        self.was_ready = self.was_ready || self.ready();
         Arc::new(Snapshot {
             generated_at: now,
-            ready: self.ready(),
+            ready: self.was_ready,
             upstream: self.upstream_targets(now),
             mirrors,
             stats: self.stats.clone(),
