@@ -200,3 +200,36 @@ async fn bad_requests_say_what_is_wrong() {
     assert_eq!(r.status, 404);
     assert!(r.text().contains("no mirror named"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_qualifying_mirror_the_upstream_is_offered() {
+    let net = Network::start(1).await;
+    let tree = RepoTree::new(1_700_000_000, "r");
+    net.publish(DIR, &tree);
+    net.make_down(0).await;
+    let d = start(&net).await;
+    let upstream = net.upstream.base_url();
+    let r = fetch(&format!("{}/mirrorlist/9/baseos?arch=x86_64", d.base))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text().starts_with("# no mirror currently qualifies"),
+        "{}",
+        r.text()
+    );
+    assert!(r
+        .text()
+        .contains(&format!("{upstream}9.8/BaseOS/x86_64/os/\n")));
+    let r = fetch(&format!("{}/metalink?repo=baseos-9&arch=x86_64", d.base))
+        .await
+        .unwrap();
+    let xml = r.text();
+    assert!(
+        xml.contains(&format!(
+            ">{upstream}9.8/BaseOS/x86_64/os/repodata/repomd.xml</url>"
+        )),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<url ").count(), 1, "{xml}");
+}

@@ -316,6 +316,26 @@ pub async fn metalink(
             ),
         })
         .collect();
+    // As with the mirror list: with no qualifying mirror, the upstream itself is offered
+    // (its repomd.xml is the one the hashes describe), so a client is never stranded.
+    let urls = if urls.is_empty() {
+        config
+            .upstream
+            .urls_for(v)
+            .iter()
+            .map(|base| MetalinkUrl {
+                protocol: if base.scheme() == "https" {
+                    "https"
+                } else {
+                    "http"
+                },
+                location: None,
+                url: format!("{base}{dir}repodata/repomd.xml"),
+            })
+            .collect()
+    } else {
+        urls
+    };
     let body = super::metalink::render(&snapshot, current, &upstream.alternates, &urls);
     (StatusCode::OK, [(header::CONTENT_TYPE, METALINK)], body).into_response()
 }
