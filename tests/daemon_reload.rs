@@ -17,22 +17,31 @@ use kit::{Behaviour, Network, RepoTree};
 const APPSTREAM: &str = "9.8/AppStream/x86_64/os/";
 const RELOAD_OK: &str = "mirrorwatch_config_last_reload_successful";
 
+/// A runtime, a network of mirrors publishing baseos at `DIR`, and a tempdir holding
+/// `mirrors.yaml` and the state file.
 struct Setup {
+    net: Network,
     _dir: tempfile::TempDir,
     file: PathBuf,
     base: Cfg,
     urls: Vec<String>,
+    /// Dropped last: the network's servers run on it.
+    _rt: tokio::runtime::Runtime,
 }
 
 impl Setup {
-    fn new(net: &Network) -> Setup {
+    fn new(mirrors: usize) -> Setup {
+        let rt = daemon::runtime();
+        let net = rt.block_on(Network::start(mirrors));
         net.publish(DIR, &RepoTree::new(1_700_000_000, "baseos"));
         let dir = tempfile::tempdir().unwrap();
         Setup {
             file: dir.path().join("mirrors.yaml"),
             base: Cfg::new(&net.upstream.base_url(), &dir.path().join("state.json")),
             urls: net.mirror_urls(),
+            net,
             _dir: dir,
+            _rt: rt,
         }
     }
 
@@ -54,6 +63,15 @@ impl Setup {
 
     fn state(&self) -> &Path {
         &self.base.state
+    }
+
+    /// Writes `yaml` to the file the way editors do, sends SIGHUP and waits for the daemon
+    /// to log a reload.
+    fn reload(&self, d: &mut Daemon, yaml: &str) {
+        let mark = d.mark();
+        write_atomic(&self.file, yaml.as_bytes());
+        d.signal("HUP");
+        d.wait_log(mark, "configuration reloaded");
     }
 }
 
@@ -78,9 +96,7 @@ fn wait_sweeps(d: &Daemon, mirror: &str, n: usize) {
 
 #[test]
 fn sighup_adds_and_removes_mirrors() {
-    let rt = daemon::runtime();
-    let net = rt.block_on(Network::start(3));
-    let setup = Setup::new(&net);
+    let setup = Setup::new(3);
     let mut d = setup.start(&[("m0", 0), ("m1", 1)]);
 
     // SIGHUP with the file unchanged: a reload of the same configuration.
@@ -98,15 +114,15 @@ fn sighup_adds_and_removes_mirrors() {
     d.wait_metrics("m9 up and m1 gone", |s| {
         (up(s, "m9") && up(s, "m0") && !s.mentions("m1")).then_some(())
     });
-    assert!(!net.mirror(2).requests().is_empty());
+    assert!(!setup.net.mirror(2).requests().is_empty());
     let s = d.metrics();
     s.expect(RELOAD_OK, &[], 1.0);
     s.expect("mirrorwatch_mirrors", &[("state", "up")], 2.0);
 
     // m1 is no longer probed (m0 meanwhile swept twice) and leaves the state file.
-    net.mirror(1).clear_requests();
+    setup.net.mirror(1).clear_requests();
     wait_sweeps(&d, "m0", 2);
-    assert_eq!(net.mirror(1).requests().len(), 0, "m1 still probed");
+    assert_eq!(setup.net.mirror(1).requests().len(), 0, "m1 still probed");
     wait_until("the state file without m1", || {
         let state = read_state(setup.state());
         let mirrors = state["state"]["mirrors"].as_object()?;
@@ -117,9 +133,7 @@ fn sighup_adds_and_removes_mirrors() {
 
 #[test]
 fn a_broken_file_keeps_the_last_good_configuration() {
-    let rt = daemon::runtime();
-    let net = rt.block_on(Network::start(2));
-    let setup = Setup::new(&net);
+    let setup = Setup::new(2);
     let good = setup.cfg(&[("m0", 0), ("m1", 1)]);
     let mut d = setup.start(&[("m0", 0), ("m1", 1)]);
 
@@ -155,10 +169,7 @@ fn a_broken_file_keeps_the_last_good_configuration() {
         assert_eq!(d.metrics().value(RELOAD_OK, &[]), Some(0.0), "{what}");
 
         // Fixed: back to 1.
-        let mark = d.mark();
-        good.write(&setup.file);
-        d.signal("HUP");
-        d.wait_log(mark, "configuration reloaded");
+        setup.reload(&mut d, &good.yaml());
         d.wait_metrics(&format!("{what} fixed: {RELOAD_OK} 1"), |s| {
             (s.value(RELOAD_OK, &[])? == 1.0).then_some(())
         });
@@ -174,9 +185,7 @@ fn a_broken_file_keeps_the_last_good_configuration() {
 
 #[test]
 fn a_changed_file_reloads_without_sighup() {
-    let rt = daemon::runtime();
-    let net = rt.block_on(Network::start(2));
-    let setup = Setup::new(&net);
+    let setup = Setup::new(2);
     let mut d = setup.start(&[("m0", 0)]);
 
     // Saved the way editors do (a new file renamed over the old one).
@@ -204,10 +213,10 @@ fn a_changed_file_reloads_without_sighup() {
 /// either (a mirror's `origin`, file:line, once made any edit above it restart its task).
 #[test]
 fn a_reloaded_layout_is_probed_on_existing_mirrors() {
-    let rt = daemon::runtime();
-    let net = rt.block_on(Network::start(1));
-    let setup = Setup::new(&net);
-    net.publish(APPSTREAM, &RepoTree::new(1_700_000_000, "appstream"));
+    let setup = Setup::new(1);
+    setup
+        .net
+        .publish(APPSTREAM, &RepoTree::new(1_700_000_000, "appstream"));
     // The repos on one line, so that adding one moves no mirror to another line.
     let one_line = |repos: &str| {
         let text = setup.cfg(&[("m0", 0)]).yaml();
@@ -220,11 +229,8 @@ fn a_reloaded_layout_is_probed_on_existing_mirrors() {
     let mut d = Daemon::start(&setup.file);
     d.wait_ready();
 
-    let mark = d.mark();
     let both = format!("{baseos}, {{name: appstream, path: AppStream/$basearch/os/}}");
-    write_atomic(&setup.file, one_line(&both).as_bytes());
-    d.signal("HUP");
-    d.wait_log(mark, "configuration reloaded");
+    setup.reload(&mut d, &one_line(&both));
     d.wait_metrics("the upstream polled for appstream", |s| {
         let labels = [
             ("version", "9.8"),
@@ -237,7 +243,8 @@ fn a_reloaded_layout_is_probed_on_existing_mirrors() {
     d.wait_metrics("m0 current for both repos", |s| {
         (s.value("mirrorwatch_mirror_repos", &current)? == 2.0).then_some(())
     });
-    let asked = net
+    let asked = setup
+        .net
         .mirror(0)
         .requests_for(&format!("/{APPSTREAM}repodata/repomd.xml"));
     assert!(!asked.is_empty(), "m0 never asked for AppStream");
@@ -251,14 +258,9 @@ fn a_reloaded_layout_is_probed_on_existing_mirrors() {
 /// the same file.
 #[test]
 fn readiness_survives_a_reload_that_adds_a_mirror() {
-    let rt = daemon::runtime();
-    let net = rt.block_on(Network::start(2));
-    let setup = Setup::new(&net);
+    let setup = Setup::new(2);
     let mut d = setup.start(&[("m0", 0)]);
-    let mark = d.mark();
-    setup.cfg(&[("m0", 0), ("m9", 1)]).write(&setup.file);
-    d.signal("HUP");
-    d.wait_log(mark, "configuration reloaded");
+    setup.reload(&mut d, &setup.cfg(&[("m0", 0), ("m9", 1)]).yaml());
     wait_until("m9 swept, /readyz 200 all along", || {
         assert_eq!(d.get("/readyz").0, 200, "not ready after the reload");
         last_sweep(&d.metrics(), "m9")
@@ -271,11 +273,11 @@ fn readiness_survives_a_reload_that_adds_a_mirror() {
 /// built once at start (`daemon::sweep_context`) and handed to every restarted task.
 #[test]
 fn a_reloaded_timeout_applies_to_fetches() {
-    let rt = daemon::runtime();
-    let net = rt.block_on(Network::start(1));
-    let setup = Setup::new(&net);
+    let setup = Setup::new(1);
     // Answers after 1.5 s: too slow for timeout 1s, in time for 3s.
-    net.mirror(0)
+    setup
+        .net
+        .mirror(0)
         .set_behaviour(Behaviour::Delay(std::time::Duration::from_millis(1500)));
     let mut d = setup.start(&[("m0", 0)]);
     let timeout = [("mirror", "m0"), ("family", "ipv4"), ("reason", "timeout")];
@@ -287,10 +289,7 @@ fn a_reloaded_timeout_applies_to_fetches() {
     });
     let mut cfg = setup.cfg(&[("m0", 0)]);
     (cfg.interval, cfg.timeout) = ("4s", "3s");
-    let mark = d.mark();
-    cfg.write(&setup.file);
-    d.signal("HUP");
-    d.wait_log(mark, "configuration reloaded");
+    setup.reload(&mut d, &cfg.yaml());
     let current = [("mirror", "m0"), ("family", "ipv4"), ("verdict", "current")];
     d.wait_metrics("m0 fetched within the new timeout", |s| {
         (s.value("mirrorwatch_mirror_repos", &current)? == 1.0).then_some(())

@@ -7,6 +7,7 @@
 
 mod daemon;
 mod kit;
+mod support;
 
 use std::path::Path;
 
@@ -32,30 +33,68 @@ fn cfg(dir: &Path, net: &Network) -> Cfg {
     cfg
 }
 
-fn start(cfg: &Cfg, dir: &Path) -> Daemon {
-    let file = dir.join("mirrors.yaml");
-    cfg.write(&file);
-    Daemon::start(&file)
+/// A runtime, a network of mirrors publishing a tree at `DIR`, and a tempdir holding the
+/// configuration ([`cfg`]) and the state file.
+struct Setup {
+    net: Network,
+    cfg: Cfg,
+    dir: tempfile::TempDir,
+    /// Dropped last: the network's servers run on it.
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Setup {
+    fn new(mirrors: usize, tree: &RepoTree) -> Setup {
+        let rt = daemon::runtime();
+        let net = rt.block_on(Network::start(mirrors));
+        net.publish(DIR, tree);
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = cfg(dir.path(), &net);
+        Setup {
+            net,
+            cfg,
+            dir,
+            _rt: rt,
+        }
+    }
+
+    /// Writes `cfg` to `mirrors.yaml` in the tempdir and starts the daemon on it.
+    fn start_with(&self, cfg: &Cfg) -> Daemon {
+        let file = self.dir.path().join("mirrors.yaml");
+        cfg.write(&file);
+        Daemon::start(&file)
+    }
+
+    fn start(&self) -> Daemon {
+        self.start_with(&self.cfg)
+    }
+
+    /// Waits until the state file names a last sweep of `mirror`.
+    fn wait_saved(&self, what: &str, mirror: &str) -> i64 {
+        let state = &self.cfg.state;
+        wait_until(what, || {
+            std::fs::read(state).ok()?;
+            saved_last_sweep(&read_state(state), mirror)
+        })
+    }
 }
 
 #[test]
 fn ready_after_the_first_sweep_then_metrics_for_every_mirror() {
-    let rt = daemon::runtime();
-    let net = rt.block_on(Network::start(2));
-    net.publish(DIR, &new_tree());
+    let mut setup = Setup::new(2, &new_tree());
     // The first upstream poll takes 2 s, so the first sweep cannot be over when /readyz is
     // first asked (a moment after the daemon listens). Timeouts are longer to allow it.
-    net.upstream
+    setup
+        .net
+        .upstream
         .set_behaviour(Behaviour::Delay(std::time::Duration::from_secs(2)));
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = cfg(dir.path(), &net);
-    (cfg.interval, cfg.timeout) = ("4s", "3s");
-    let mut d = start(&cfg, dir.path());
+    (setup.cfg.interval, setup.cfg.timeout) = ("4s", "3s");
+    let mut d = setup.start();
 
     let (status, body) = d.get("/readyz");
     assert_eq!((status, body.as_str()), (503, "first sweep not finished\n"));
     assert_eq!(d.metrics().value("mirrorwatch_ready", &[]), Some(0.0));
-    net.upstream.reset_behaviour();
+    setup.net.upstream.reset_behaviour();
     d.wait_ready();
 
     let s = d.metrics();
@@ -78,19 +117,15 @@ fn ready_after_the_first_sweep_then_metrics_for_every_mirror() {
     s.expect("mirrorwatch_upstream_up", &UPSTREAM, 1.0);
     s.expect("mirrorwatch_mirrors", &[("state", "up")], 2.0);
     assert!(s.value("mirrorwatch_sweeps_total", &[]).unwrap() >= 2.0);
-    daemon::promtool_check(&s.0);
+    support::promtool::check("/metrics", &s.0);
     d.stop();
 }
 
 #[test]
 fn verdicts_and_lag_continue_after_a_restart() {
-    let rt = daemon::runtime();
-    let net = rt.block_on(Network::start(2));
-    net.publish(DIR, &old_tree());
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = cfg(dir.path(), &net);
-    let state = cfg.state.clone();
-    let mut d = start(&cfg, dir.path());
+    let setup = Setup::new(2, &old_tree());
+    let state = setup.cfg.state.clone();
+    let mut d = setup.start();
 
     // The upstream is seen at "old" first, then moves to "new"; m0 follows, m1 stays behind.
     d.wait_metrics("upstream at old, m1 current", |s| {
@@ -101,8 +136,8 @@ fn verdicts_and_lag_continue_after_a_restart() {
         )?;
         (seen == 1.0 && current == 1.0).then_some(())
     });
-    net.publish_upstream(DIR, &new_tree());
-    net.sync(0, DIR, &new_tree());
+    setup.net.publish_upstream(DIR, &new_tree());
+    setup.net.sync(0, DIR, &new_tree());
     let behind = [("mirror", "m1"), ("family", "ipv4"), ("verdict", "behind")];
     let lag_before = d.wait_metrics("m1 behind with a lag of 3 s or more", |s| {
         (s.value("mirrorwatch_upstream_versions_seen", &UPSTREAM)? == 2.0).then_some(())?;
@@ -111,10 +146,7 @@ fn verdicts_and_lag_continue_after_a_restart() {
             .filter(|lag| *lag >= 3.0)
     });
     // Saved while running (state.save_interval 1s), without waiting for shutdown.
-    wait_until("a state file naming m1 while running", || {
-        std::fs::read(&state).ok()?;
-        saved_last_sweep(&read_state(&state), "m1")
-    });
+    setup.wait_saved("a state file naming m1 while running", "m1");
     d.stop();
 
     let saved = read_state(&state);
@@ -126,7 +158,7 @@ fn verdicts_and_lag_continue_after_a_restart() {
     assert!(saved_last_sweep(&saved, "m0").is_some(), "{saved}");
     assert!(saved["state"]["upstream"][DIR].is_object(), "{saved}");
 
-    let mut d = start(&cfg, dir.path());
+    let mut d = setup.start();
     let line = d.wait_log(0, "state restored");
     assert!(line.contains("mirrors=2"), "{line}");
     // "behind" (not "unknown") needs the old upstream version from before the restart: a
@@ -148,17 +180,10 @@ fn verdicts_and_lag_continue_after_a_restart() {
 
 #[test]
 fn unusable_state_files_are_set_aside_and_the_daemon_runs() {
-    let rt = daemon::runtime();
-    let net = rt.block_on(Network::start(1));
-    net.publish(DIR, &new_tree());
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = cfg(dir.path(), &net);
-    let state = cfg.state.clone();
-    let mut d = start(&cfg, dir.path());
-    wait_until("a saved state", || {
-        std::fs::read(&state).ok()?;
-        saved_last_sweep(&read_state(&state), "m0")
-    });
+    let setup = Setup::new(1, &new_tree());
+    let state = setup.cfg.state.clone();
+    let mut d = setup.start();
+    setup.wait_saved("a saved state", "m0");
     d.stop();
     let good = std::fs::read(&state).unwrap();
 
@@ -172,13 +197,13 @@ fn unusable_state_files_are_set_aside_and_the_daemon_runs() {
         ),
     ];
     for (what, bytes) in variants {
-        let before = corrupt_files(dir.path());
+        let before = corrupt_files(setup.dir.path());
         std::fs::write(&state, &bytes).unwrap();
-        let mut d = start(&cfg, dir.path());
+        let mut d = setup.start();
         let line = d.wait_log(0, "state file unusable");
         assert!(line.contains("moved_to="), "{what}: {line}");
         assert!(d.find_log(0, &["state restored"]).is_none(), "{what}");
-        let new: Vec<_> = corrupt_files(dir.path())
+        let new: Vec<_> = corrupt_files(setup.dir.path())
             .into_iter()
             .filter(|p| !before.contains(p))
             .collect();
@@ -201,7 +226,7 @@ fn unusable_state_files_are_set_aside_and_the_daemon_runs() {
         d.stop();
     }
     // Every set-aside copy is still there: none replaced another.
-    assert_eq!(corrupt_files(dir.path()).len(), 4);
+    assert_eq!(corrupt_files(setup.dir.path()).len(), 4);
 }
 
 fn corrupt_files(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -219,15 +244,11 @@ fn corrupt_files(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn sigterm_saves_the_last_sweep() {
-    let rt = daemon::runtime();
-    let net = rt.block_on(Network::start(2));
-    net.publish(DIR, &new_tree());
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = cfg(dir.path(), &net);
+    let mut setup = Setup::new(2, &new_tree());
     // No periodic save during the test: whatever is on disk afterwards came from shutdown.
-    cfg.save_interval = "1h";
-    let state = cfg.state.clone();
-    let mut d = start(&cfg, dir.path());
+    setup.cfg.save_interval = "1h";
+    let state = setup.cfg.state.clone();
+    let mut d = setup.start();
     let first = d.wait_metrics("m0 swept", |s| {
         s.mirror("mirrorwatch_mirror_last_sweep_timestamp_seconds", "m0")
     });
@@ -258,21 +279,13 @@ fn sigterm_saves_the_last_sweep() {
 
 #[test]
 fn sigkill_keeps_the_last_periodic_save() {
-    let rt = daemon::runtime();
-    let net = rt.block_on(Network::start(1));
-    net.publish(DIR, &new_tree());
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = cfg(dir.path(), &net);
-    let state = cfg.state.clone();
-    let mut d = start(&cfg, dir.path());
-    wait_until("a periodic save naming m0", || {
-        std::fs::read(&state).ok()?;
-        saved_last_sweep(&read_state(&state), "m0")
-    });
+    let setup = Setup::new(1, &new_tree());
+    let mut d = setup.start();
+    setup.wait_saved("a periodic save naming m0", "m0");
     d.signal("KILL");
     assert_eq!(d.wait_exit(), None);
 
-    let mut d = start(&cfg, dir.path());
+    let mut d = setup.start();
     let line = d.wait_log(0, "state restored");
     assert!(line.contains("mirrors=1"), "{line}");
     assert!(d.find_log(0, &["state file unusable"]).is_none());
@@ -285,14 +298,10 @@ fn sigkill_keeps_the_last_periodic_save() {
 #[test]
 fn a_half_sent_request_does_not_hold_up_shutdown() {
     use std::io::Write;
-    let rt = daemon::runtime();
-    let net = rt.block_on(Network::start(1));
-    net.publish(DIR, &new_tree());
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = cfg(dir.path(), &net);
-    cfg.save_interval = "1h";
-    let state = cfg.state.clone();
-    let mut d = start(&cfg, dir.path());
+    let mut setup = Setup::new(1, &new_tree());
+    setup.cfg.save_interval = "1h";
+    let state = setup.cfg.state.clone();
+    let mut d = setup.start();
     d.wait_ready();
     // The first request on a new connection stops half-way through its headers. (After a
     // complete request, a half-sent second one does not hold shutdown up: hyper counts the
@@ -321,14 +330,10 @@ fn a_half_sent_request_does_not_hold_up_shutdown() {
 /// is lost. A very short save interval makes the overlap certain.
 #[test]
 fn the_state_file_is_never_torn_by_overlapping_saves() {
-    let rt = daemon::runtime();
-    let net = rt.block_on(Network::start(1));
-    net.publish(DIR, &new_tree());
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = cfg(dir.path(), &net);
-    cfg.save_interval = "2ms";
-    let state = cfg.state.clone();
-    let mut d = start(&cfg, dir.path());
+    let mut setup = Setup::new(1, &new_tree());
+    setup.cfg.save_interval = "2ms";
+    let state = setup.cfg.state.clone();
+    let mut d = setup.start();
     d.wait_ready();
     let deadline = std::time::Instant::now() + daemon::DEADLINE;
     let mut reads = 0;
@@ -358,20 +363,16 @@ fn the_state_file_is_never_torn_by_overlapping_saves() {
 /// its records are restored and saved again at every save, for good.
 #[test]
 fn a_mirror_removed_while_stopped_leaves_the_state_file() {
-    let rt = daemon::runtime();
-    let net = rt.block_on(Network::start(2));
-    net.publish(DIR, &new_tree());
-    let dir = tempfile::tempdir().unwrap();
-    let both = cfg(dir.path(), &net);
-    let state = both.state.clone();
-    let mut d = start(&both, dir.path());
+    let setup = Setup::new(2, &new_tree());
+    let state = setup.cfg.state.clone();
+    let mut d = setup.start();
     d.wait_ready();
     d.stop();
     assert!(saved_last_sweep(&read_state(&state), "m1").is_some());
 
-    let mut only_m0 = both.clone();
+    let mut only_m0 = setup.cfg.clone();
     only_m0.mirrors.truncate(1);
-    let mut d = start(&only_m0, dir.path());
+    let mut d = setup.start_with(&only_m0);
     d.wait_ready();
     d.stop();
     let saved = read_state(&state);

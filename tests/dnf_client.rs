@@ -19,15 +19,9 @@
 mod dnf;
 mod kit;
 
-use dnf::{
-    base, build_rpm, createrepo, metadata_time_text, metalink_xml, mirrorlist_text, repo_file,
-    repomd_url, run_makecache, serve_repo, RepoFiles, REPO_PREFIX,
-};
-use kit::{FakeMirror, MirrorOptions};
-
-/// Revisions (and data timestamps) of the repositories a `Fleet` serves.
-const CURRENT: u64 = 1_750_000_000;
-const OLD: u64 = CURRENT - 86_400;
+use dnf::{base, createrepo, metalink_xml, mirrorlist_text, repo_file, repomd_url};
+use dnf::{run_makecache, serve_repo, Fleet, CURRENT, OLD, REPO_PREFIX};
+use kit::FakeMirror;
 
 /// The daemon-shaped URL path and query of the static files on `fleet.lists`.
 const MIRRORLIST_PATH: &str = "mirrorlist/9/BaseOS";
@@ -38,87 +32,17 @@ fn with_basearch(url: &str) -> String {
     url.replace("/x86_64/", "/$basearch/")
 }
 
-/// An upstream and five mirrors on loopback, each serving a real createrepo_c repository
-/// at `REPO_PREFIX`: `upstream`, `good[0]`, `good[1]` and `down` (then taken down) the
-/// `current` one (revision `CURRENT`, one package), `stale` the `old` one (`OLD`, empty),
-/// `partial` the current one without its primary;
-/// `lists` serves nothing until a test puts mirror lists or metalinks on it.
-struct Fleet {
-    upstream: FakeMirror,
-    good: [FakeMirror; 2],
-    stale: FakeMirror,
-    partial: FakeMirror,
-    down: FakeMirror,
-    lists: FakeMirror,
-    current: RepoFiles,
-    old: RepoFiles,
-    /// Holds `current/` and `old/`; a test may make more repositories here.
-    dir: tempfile::TempDir,
-}
-
-impl Fleet {
-    async fn start() -> Fleet {
-        let dir = tempfile::tempdir().unwrap();
-        build_rpm(
-            &dir.path().join("current/Packages"),
-            "mirrorwatch-probe",
-            "1.0",
-        );
-        let current = createrepo(&dir.path().join("current"), CURRENT);
-        let old = createrepo(&dir.path().join("old"), OLD);
-        assert_ne!(current.repomd(), old.repomd());
-        let start = || FakeMirror::start(MirrorOptions::default());
-        let fleet = Fleet {
-            upstream: start().await,
-            good: [start().await, start().await],
-            stale: start().await,
-            partial: start().await,
-            down: start().await,
-            lists: start().await,
-            current,
-            old,
-            dir,
-        };
-        let current_dir = fleet.dir.path().join("current");
-        for m in [&fleet.upstream, &fleet.good[0], &fleet.good[1], &fleet.down] {
-            serve_repo(m, REPO_PREFIX, &current_dir);
-        }
-        serve_repo(&fleet.stale, REPO_PREFIX, &fleet.dir.path().join("old"));
-        serve_repo(&fleet.partial, REPO_PREFIX, &current_dir);
-        let primary = fleet.current.href("primary").unwrap();
-        assert!(fleet.partial.remove(&format!("{REPO_PREFIX}/{primary}")));
-        fleet.down.go_down().await;
-        fleet
+/// The fleet, or `None` when the dnf tests are skipped (see `dnf::dnf_available`).
+async fn start() -> Option<Fleet> {
+    if !dnf::dnf_available() {
+        return None;
     }
-
-    /// Every server by name.
-    fn named(&self) -> [(&'static str, &FakeMirror); 7] {
-        [
-            ("upstream", &self.upstream),
-            ("good0", &self.good[0]),
-            ("good1", &self.good[1]),
-            ("stale", &self.stale),
-            ("partial", &self.partial),
-            ("down", &self.down),
-            ("lists", &self.lists),
-        ]
-    }
-
-    /// Names of the servers that were asked for the repository's repomd.xml, with counts.
-    fn repomd_requests(&self) -> Vec<(&'static str, usize)> {
-        let path = format!("{REPO_PREFIX}/repodata/repomd.xml");
-        let asked = self.named().into_iter();
-        let counts = asked.map(|(name, m)| (name, m.requests_for(&path).len()));
-        counts.filter(|(_, n)| *n > 0).collect()
-    }
+    Some(Fleet::start().await)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_static_mirror_list_of_the_good_mirrors_satisfies_dnf() {
-    if !dnf::dnf_available() {
-        return;
-    }
-    let fleet = Fleet::start().await;
+    let Some(fleet) = start().await else { return };
     // One line with a literal $basearch (as AlmaLinux answers without ?arch=), one without.
     let bases = [with_basearch(&base(&fleet.good[0])), base(&fleet.good[1])];
     fleet.lists.put(MIRRORLIST_PATH, mirrorlist_text(&bases));
@@ -127,13 +51,7 @@ async fn a_static_mirror_list_of_the_good_mirrors_satisfies_dnf() {
         .url(&format!("{MIRRORLIST_PATH}?arch=$basearch"));
 
     let run = run_makecache(&repo_file(&format!("mirrorlist={url}"))).await;
-    eprintln!("{run}");
-    assert!(run.success, "{run}");
-    assert_eq!(
-        run.metadata_from(),
-        Some(&*metadata_time_text(CURRENT)),
-        "{run}"
-    );
+    run.assert_success_with(CURRENT);
     // dnf substituted $basearch in the repo file's URL and inside the list.
     let asked = fleet.lists.requests_for(MIRRORLIST_PATH);
     assert!(!asked.is_empty(), "{run}");
@@ -150,32 +68,20 @@ async fn a_static_mirror_list_of_the_good_mirrors_satisfies_dnf() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plain_mirror_list_lets_dnf_take_a_stale_mirror_unchecked() {
-    if !dnf::dnf_available() {
-        return;
-    }
     // Why the mirror list must leave stale mirrors out: nothing in it lets dnf notice one.
-    let fleet = Fleet::start().await;
+    let Some(fleet) = start().await else { return };
     let bases = [base(&fleet.down), base(&fleet.stale), base(&fleet.good[0])];
     fleet.lists.put(MIRRORLIST_PATH, mirrorlist_text(&bases));
     let url = fleet.lists.url(MIRRORLIST_PATH);
 
     let run = run_makecache(&repo_file(&format!("mirrorlist={url}"))).await;
-    eprintln!("{run}");
-    assert!(run.success, "{run}");
-    assert_eq!(
-        run.metadata_from(),
-        Some(&*metadata_time_text(OLD)),
-        "{run}"
-    );
+    run.assert_success_with(OLD);
     assert_eq!(fleet.repomd_requests(), [("stale", 1)], "{run}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_static_metalink_of_the_good_mirrors_satisfies_dnf() {
-    if !dnf::dnf_available() {
-        return;
-    }
-    let fleet = Fleet::start().await;
+    let Some(fleet) = start().await else { return };
     let urls = [repomd_url(&fleet.good[0]), repomd_url(&fleet.good[1])];
     let metalink = metalink_xml(fleet.current.repomd(), &[], &urls);
     fleet.lists.put(METALINK_PATH, metalink);
@@ -184,13 +90,7 @@ async fn a_static_metalink_of_the_good_mirrors_satisfies_dnf() {
         .url(&format!("{METALINK_PATH}?{METALINK_QUERY}"));
 
     let run = run_makecache(&repo_file(&format!("metalink={url}"))).await;
-    eprintln!("{run}");
-    assert!(run.success, "{run}");
-    assert_eq!(
-        run.metadata_from(),
-        Some(&*metadata_time_text(CURRENT)),
-        "{run}"
-    );
+    run.assert_success_with(CURRENT);
     let asked = fleet.lists.requests_for(METALINK_PATH);
     assert_eq!(asked.len(), 1, "{run}");
     assert_eq!(asked[0].query.as_deref(), Some("repo=baseos-9&arch=x86_64"));
@@ -199,10 +99,7 @@ async fn a_static_metalink_of_the_good_mirrors_satisfies_dnf() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_metalink_steers_dnf_past_down_stale_and_partial_mirrors() {
-    if !dnf::dnf_available() {
-        return;
-    }
-    let fleet = Fleet::start().await;
+    let Some(fleet) = start().await else { return };
     let urls = [
         repomd_url(&fleet.down),
         repomd_url(&fleet.stale),
@@ -216,13 +113,7 @@ async fn a_metalink_steers_dnf_past_down_stale_and_partial_mirrors() {
     let url = fleet.lists.url(METALINK_PATH);
 
     let run = run_makecache(&repo_file(&format!("metalink={url}"))).await;
-    eprintln!("{run}");
-    assert!(run.success, "{run}");
-    assert_eq!(
-        run.metadata_from(),
-        Some(&*metadata_time_text(CURRENT)),
-        "{run}"
-    );
+    run.assert_success_with(CURRENT);
     // The stale repomd.xml was fetched and refused (hash); the partial mirror's repomd.xml
     // passed. librepo then walks the metalink's list again for each data file (checked
     // against that repomd.xml): the stale and partial mirrors answer 404, good0 serves it.
@@ -240,32 +131,20 @@ async fn a_metalink_steers_dnf_past_down_stale_and_partial_mirrors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_metalink_alternate_lets_dnf_use_a_mirror_one_version_behind() {
-    if !dnf::dnf_available() {
-        return;
-    }
-    let fleet = Fleet::start().await;
+    let Some(fleet) = start().await else { return };
     let urls = [repomd_url(&fleet.stale)];
     let metalink = metalink_xml(fleet.current.repomd(), &[fleet.old.repomd()], &urls);
     fleet.lists.put(METALINK_PATH, metalink);
     let url = fleet.lists.url(METALINK_PATH);
 
     let run = run_makecache(&repo_file(&format!("metalink={url}"))).await;
-    eprintln!("{run}");
-    assert!(run.success, "{run}");
-    assert_eq!(
-        run.metadata_from(),
-        Some(&*metadata_time_text(OLD)),
-        "{run}"
-    );
+    run.assert_success_with(OLD);
     assert_eq!(fleet.repomd_requests(), [("stale", 1)], "{run}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dnf_refuses_a_repomd_that_changed_after_the_metalink_was_written() {
-    if !dnf::dnf_available() {
-        return;
-    }
-    let fleet = Fleet::start().await;
+    let Some(fleet) = start().await else { return };
     let urls = [repomd_url(&fleet.good[0]), repomd_url(&fleet.good[1])];
     let metalink = metalink_xml(fleet.current.repomd(), &[], &urls);
     fleet.lists.put(METALINK_PATH, metalink);

@@ -15,114 +15,29 @@
 
 mod dnf;
 mod kit;
+mod support;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dnf::{base, build_rpm, createrepo, repo_file, repomd_url, run_makecache, serve_repo};
-use dnf::{metadata_time_text, Hashes, RepoFiles, REPO_PREFIX};
-use kit::client::fetch;
-use kit::{FakeMirror, MirrorOptions};
-use tokio_util::sync::CancellationToken;
+use dnf::{Fleet, Hashes, CURRENT, REPO_PREFIX};
+use kit::FakeMirror;
+use support::in_process;
 
-/// Revisions (and data timestamps) of the repositories.
-const CURRENT: u64 = 1_750_000_000;
-const OLD: u64 = CURRENT - 86_400;
+/// The revision of the repository mirrors move on to, which the upstream never publishes.
 const NEWER: u64 = CURRENT + 3_600;
 
-/// An upstream and five mirrors, each serving a real repository at `REPO_PREFIX`:
-/// `upstream`, `good[0]`, `good[1]` and `down` (then taken down) the current one (revision
-/// `CURRENT`, one package); `stale` an older one (`OLD`, empty, never seen upstream);
-/// `partial` the current one without its primary.
-struct Fleet {
-    upstream: FakeMirror,
-    good: [FakeMirror; 2],
-    stale: FakeMirror,
-    partial: FakeMirror,
-    down: FakeMirror,
-    current: RepoFiles,
-    dir: tempfile::TempDir,
-}
-
+/// What these tests add to `dnf::Fleet`.
 impl Fleet {
-    async fn start() -> Fleet {
-        let dir = tempfile::tempdir().unwrap();
-        let current_dir = dir.path().join("current");
-        build_rpm(&current_dir.join("Packages"), "mirrorwatch-probe", "1.0");
-        let current = createrepo(&current_dir, CURRENT);
-        let old = createrepo(&dir.path().join("old"), OLD);
-        assert_ne!(current.repomd(), old.repomd());
-        let start = || FakeMirror::start(MirrorOptions::default());
-        let fleet = Fleet {
-            upstream: start().await,
-            good: [start().await, start().await],
-            stale: start().await,
-            partial: start().await,
-            down: start().await,
-            current,
-            dir,
-        };
-        for m in [&fleet.upstream, &fleet.good[0], &fleet.good[1], &fleet.down] {
-            serve_repo(m, REPO_PREFIX, &current_dir);
-        }
-        serve_repo(&fleet.stale, REPO_PREFIX, &fleet.dir.path().join("old"));
-        serve_repo(&fleet.partial, REPO_PREFIX, &current_dir);
-        let primary = fleet.current.href("primary").unwrap();
-        assert!(fleet.partial.remove(&format!("{REPO_PREFIX}/{primary}")));
-        fleet.down.go_down().await;
-        fleet
-    }
-
-    /// The mirrors by the names the daemon's configuration gives them.
-    fn mirrors(&self) -> [(&'static str, &FakeMirror); 5] {
-        [
-            ("good0", &self.good[0]),
-            ("good1", &self.good[1]),
-            ("stale", &self.stale),
-            ("partial", &self.partial),
-            ("down", &self.down),
-        ]
-    }
-
-    /// Names of the servers asked for the repomd.xml by dnf (librepo), with counts.
-    fn dnf_repomd_requests(&self) -> Vec<(&'static str, usize)> {
-        self.repomd_requests(|ua| !ua.starts_with("mirrorwatch/"))
-    }
-
-    fn repomd_requests(&self, by: impl Fn(&str) -> bool) -> Vec<(&'static str, usize)> {
-        let path = format!("{REPO_PREFIX}/repodata/repomd.xml");
-        let all = [("upstream", &self.upstream)]
-            .into_iter()
-            .chain(self.mirrors());
-        let counted = all.map(|(name, m)| {
-            let asked = m.requests_for(&path).into_iter();
-            (
-                name,
-                asked
-                    .filter(|r| by(r.header("user-agent").unwrap_or("")))
-                    .count(),
-            )
-        });
-        counted.filter(|(_, n)| *n > 0).collect()
-    }
-
     /// dnf succeeded with the current repository, whose repomd.xml it asked only of the
     /// mirrors named in `allowed`.
     fn assert_current_from(&self, run: &dnf::DnfRun, allowed: &[&str]) {
-        eprintln!("{run}");
-        assert!(run.success, "{run}");
-        let want = metadata_time_text(CURRENT);
-        assert_eq!(run.metadata_from(), Some(&*want), "{run}");
+        run.assert_success_with(CURRENT);
         let asked = self.dnf_repomd_requests();
         assert!(!asked.is_empty(), "{run}");
         let only = asked.iter().all(|(n, _)| allowed.contains(n));
         assert!(only, "repomd.xml asked of {asked:?}\n{run}");
-    }
-
-    fn clear_requests(&self) {
-        self.upstream.clear_requests();
-        self.mirrors().iter().for_each(|(_, m)| m.clear_requests());
     }
 
     /// `mirror` moves on to a newer repository (another package, revision `NEWER`) that the
@@ -139,22 +54,11 @@ impl Fleet {
 }
 
 /// The daemon, in process on 127.0.0.1; stopped on drop.
-struct Daemon {
-    base: String,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
+struct Daemon(in_process::Daemon);
 
 impl Daemon {
     /// Starts mirrorwatch on `fleet` with this `probe.interval` and waits for `/readyz`.
     async fn start(fleet: &Fleet, interval: &str) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
         let mut text = format!(
             "upstream:\n  urls: [\"{}\"]\nlayout:\n  versions: [\"9.8\"]\n  aliases: {{\"9\": \"9.8\"}}\n  \
              arches: {{\"9\": [x86_64]}}\n  repos:\n    - {{name: baseos, path: BaseOS/$basearch/os/}}\n\
@@ -172,44 +76,19 @@ impl Daemon {
              timeout: 2s\n  connect_timeout: 1s\nfreshness:\n  upstream_interval: 5s\n\
              state:\n  path: state.json\n"
         ));
-        let file = dir.path().join("mirrors.yaml");
-        std::fs::write(&file, text).unwrap();
-        let config = Arc::new(mirrorwatch::config::load(&file).unwrap().config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let shutdown = CancellationToken::new();
-        tokio::spawn(mirrorwatch::run(config, listener, shutdown.clone()));
-        let daemon = Daemon {
-            base,
-            shutdown,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while daemon.get("/readyz").await.0 != 200 {
-            assert!(Instant::now() < deadline, "not ready in 30 s");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        daemon
-    }
-
-    /// (status, body) of `GET path`.
-    async fn get(&self, path: &str) -> (u16, String) {
-        match fetch(&format!("{}{path}", self.base)).await {
-            Ok(r) => (r.status, r.text()),
-            Err(_) => (0, String::new()),
-        }
+        Daemon(in_process::Daemon::start(&text).await)
     }
 
     /// The daemon's mirror list for x86_64, as a set of lines.
     async fn mirror_list(&self) -> BTreeSet<String> {
-        let (status, body) = self.get("/mirrorlist/9/baseos?arch=x86_64").await;
+        let (status, body) = self.0.get("/mirrorlist/9/baseos?arch=x86_64").await;
         assert_eq!(status, 200, "{body}");
         body.lines().map(str::to_owned).collect()
     }
 
     /// The daemon's metalink for x86_64 and the set of its `<url>`s.
     async fn metalink(&self) -> (String, BTreeSet<String>) {
-        let (status, xml) = self.get("/metalink?repo=baseos-9&arch=x86_64").await;
+        let (status, xml) = self.0.get("/metalink?repo=baseos-9&arch=x86_64").await;
         assert_eq!(status, 200, "{xml}");
         let urls = xml.split("<url ").skip(1);
         let urls =
@@ -220,7 +99,7 @@ impl Daemon {
 
     /// The verdict status of a mirror's copy of 9.8/baseos/x86_64, from the JSON API.
     async fn verdict(&self, mirror: &str) -> String {
-        let (_, body) = self.get(&format!("/api/v1/mirrors/{mirror}")).await;
+        let (_, body) = self.0.get(&format!("/api/v1/mirrors/{mirror}")).await;
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();
         let repos = json["families"][0]["repos"].as_array().unwrap();
         let copy = repos.iter().find(|r| r["arch"] == "x86_64").unwrap();
@@ -230,14 +109,14 @@ impl Daemon {
     fn mirrorlist_line(&self) -> String {
         format!(
             "mirrorlist={}/mirrorlist/9/baseos?arch=$basearch",
-            self.base
+            self.0.base
         )
     }
 
     fn metalink_line(&self) -> String {
         format!(
             "metalink={}/metalink?repo=baseos-9&arch=$basearch",
-            self.base
+            self.0.base
         )
     }
 }
@@ -310,7 +189,7 @@ async fn dnf_gets_only_current_complete_mirrors_and_refuses_one_changed_since_ou
     assert_eq!(files_part(&now), files_part(&saved), "our metalink changed");
     let run = run_makecache(&repo_file(&daemon.metalink_line())).await;
     eprintln!("{run}");
-    let swept = fleet.repomd_requests(|ua| ua.starts_with("mirrorwatch/"));
+    let swept = fleet.repomd_requests_by(|ua| ua.starts_with("mirrorwatch/"));
     let swept: Vec<_> = swept
         .iter()
         .filter(|(n, _)| n.starts_with("good"))

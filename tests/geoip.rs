@@ -6,11 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod kit;
+mod support;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kit::client::{fetch, fetch_with};
 use kit::{Network, RepoTree};
@@ -21,6 +22,7 @@ use mirrorwatch::geoip::GeoIp;
 use mirrorwatch::select::Client;
 use mmdb_writer::ipnet::IpNet;
 use mmdb_writer::{Value, Writer};
+use support::in_process::Daemon;
 use tokio_util::sync::CancellationToken;
 
 const DIR: &str = "9.8/BaseOS/x86_64/os/";
@@ -165,18 +167,6 @@ fn lookups_for_each_network() {
     assert_eq!((de.country, de.asn), (None, Some(64500)));
 }
 
-struct Daemon {
-    base: String,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
 /// mirrors.yaml with the mirrors given as YAML lines (without the URL), GeoIP databases by
 /// relative path and 127.0.0.1 as the trusted proxy.
 fn config_text(net: &Network, mirrors: &[&str], serve: &str) -> String {
@@ -197,31 +187,11 @@ fn config_text(net: &Network, mirrors: &[&str], serve: &str) -> String {
 
 const SERVE: &str = "serve:\n  trusted_proxies: [\"127.0.0.1/32\"]\n  geoip_country_db: city.mmdb\n  geoip_asn_db: asn.mmdb\n";
 
+/// The daemon on `net` with GeoIP, its databases and configuration in a new tempdir.
 async fn start(net: &Network, mirrors: &[&str]) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     write_databases(dir.path());
-    let file = dir.path().join("mirrors.yaml");
-    std::fs::write(&file, config_text(net, mirrors, SERVE)).unwrap();
-    let config = Arc::new(mirrorwatch::config::load(&file).unwrap().config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    tokio::spawn(mirrorwatch::run(config, listener, shutdown.clone()));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fetch(&format!("{base}/readyz"))
-        .await
-        .map(|r| r.status)
-        .ok()
-        != Some(200)
-    {
-        assert!(Instant::now() < deadline, "not ready in time");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Daemon {
-        base,
-        shutdown,
-        _dir: dir,
-    }
+    Daemon::start_in(dir, &config_text(net, mirrors, SERVE)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,10 +8,12 @@
 //! `MIRRORWATCH_SKIP_PROMTOOL=1` to skip it knowingly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// `support` needs the kit; only `support::promtool` is used here.
+mod kit;
+mod support;
+
 use std::collections::BTreeMap;
-use std::io::{ErrorKind, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use mirrorwatch::config::{self, Config, IpFamily, Protocol};
@@ -22,6 +24,7 @@ use mirrorwatch::state::{
     EngineStats, FailureNote, FamilySnapshot, MirrorSnapshot, Phases, RepoVerdict, Snapshot,
     UpstreamTarget,
 };
+use support::promtool;
 
 const NOW: i64 = 1_800_000_000;
 
@@ -218,53 +221,6 @@ fn http_stats() -> HttpStats {
     http
 }
 
-/// Pipe `text` into `promtool check metrics`; `None` when promtool is not installed.
-fn promtool(text: &str) -> Option<(bool, String)> {
-    let mut child = match Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) if e.kind() == ErrorKind::NotFound => return None,
-        Err(e) => panic!("cannot run promtool: {e}"),
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((out.status.success(), said))
-}
-
-fn check(label: &str, text: &str) {
-    let Some((success, said)) = promtool(text) else {
-        if std::env::var("MIRRORWATCH_SKIP_PROMTOOL").as_deref() == Ok("1") {
-            eprintln!("SKIPPED: promtool is not installed (MIRRORWATCH_SKIP_PROMTOOL=1)");
-            return;
-        }
-        panic!(
-            "promtool is not installed: install the Debian package `prometheus` \
-             (apt-get install prometheus; CI installs it), or set MIRRORWATCH_SKIP_PROMTOOL=1 \
-             to skip this test"
-        );
-    };
-    assert!(
-        success && said.trim().is_empty(),
-        "promtool check metrics on the {label} exposition (exit ok: {success}) said:\n{said}\n\
-         --- exposition ---\n{text}"
-    );
-}
-
 #[test]
 fn promtool_accepts_the_exposition_with_per_repo_detail_and_vantage() {
     let text = render(&snapshot(true, "eu-west"), &http_stats());
@@ -276,27 +232,27 @@ fn promtool_accepts_the_exposition_with_per_repo_detail_and_vantage() {
         "{text}"
     );
     assert!(text.contains("mirrorwatch_http_request_duration_seconds_bucket{"));
-    check("per-repo", &text);
+    promtool::check("per-repo", &text);
 }
 
 #[test]
 fn promtool_accepts_the_default_exposition() {
     let text = render(&snapshot(false, ""), &http_stats());
     assert!(!text.contains("mirrorwatch_repo_"), "{text}");
-    check("default", &text);
+    promtool::check("default", &text);
 }
 
 #[test]
 fn promtool_accepts_the_exposition_before_the_first_sweep() {
     let snapshot = Snapshot::empty(config(false, "", &["mirror.example.org"]), NOW);
-    check("empty", &render(&snapshot, &HttpStats::new()));
+    promtool::check("empty", &render(&snapshot, &HttpStats::new()));
 }
 
 #[test]
 fn promtool_reports_a_bad_exposition() {
-    // Guards the guard: a wrong exposition must make `check` fail, not pass silently.
+    // Guards the guard: a wrong exposition must make `promtool::check` fail, not pass silently.
     let bad = "# HELP x_total bad\n# TYPE x_total gauge\nx_total 1\n";
-    if let Some((_, said)) = promtool(bad) {
+    if let Some((_, said)) = promtool::run(bad) {
         assert!(said.contains("_total"), "{said}");
     }
 }

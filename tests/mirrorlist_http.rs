@@ -4,30 +4,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod kit;
-
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod support;
 
 use kit::client::fetch;
 use kit::{Network, RepoTree};
-use tokio_util::sync::CancellationToken;
+use support::in_process::Daemon;
 
 const DIR: &str = "9.8/BaseOS/x86_64/os/";
 
-struct Daemon {
-    base: String,
-    shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
-}
-
+/// The daemon on `net`'s mirrors (m0, m1, …, all in Germany), with a vault for 9.1 and for
+/// the sources.
 async fn start(net: &Network) -> Daemon {
-    let dir = tempfile::tempdir().unwrap();
     let mut text = format!(
         "upstream:\n  urls: [\"{}\"]\nlayout:\n  versions: [\"9.8\"]\n  aliases: {{\"9\": \"9.8\"}}\n  arches: {{\"9\": [x86_64, aarch64]}}\n  repos:\n    - {{name: baseos, path: BaseOS/$basearch/os/}}\n    - {{name: sources, path: BaseOS/Source/, vault: true}}\n  vault:\n    url: http://vault.example.org/\n    versions: [\"9.1\"]\nmirrors:\n",
         net.upstream.base_url()
@@ -38,28 +25,7 @@ async fn start(net: &Network) -> Daemon {
         ));
     }
     text.push_str("probe:\n  dns_servers: [\"127.0.0.1:1\"]\n  ip_families: [ipv4]\n  interval: 30s\n  timeout: 2s\n  connect_timeout: 1s\nstate:\n  path: state.json\n");
-    let file = dir.path().join("mirrors.yaml");
-    std::fs::write(&file, text).unwrap();
-    let config = Arc::new(mirrorwatch::config::load(&file).unwrap().config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = CancellationToken::new();
-    tokio::spawn(mirrorwatch::run(config, listener, shutdown.clone()));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fetch(&format!("{base}/readyz"))
-        .await
-        .map(|r| r.status)
-        .ok()
-        != Some(200)
-    {
-        assert!(Instant::now() < deadline, "not ready in time");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Daemon {
-        base,
-        shutdown,
-        _dir: dir,
-    }
+    Daemon::start(&text).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

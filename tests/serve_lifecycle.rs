@@ -2,12 +2,16 @@
 //! on SIGINT. The real binary, a real socket.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod daemon;
+
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use daemon::{http_get, listening_addr, serve_command};
 
 struct Daemon {
     _dir: tempfile::TempDir,
@@ -31,13 +35,7 @@ fn offline_config(dir: &Path) -> std::path::PathBuf {
 fn start() -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     let config = offline_config(dir.path());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve_command(&config).spawn().unwrap();
     let (tx, logs) = mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -47,13 +45,7 @@ fn start() -> Daemon {
             }
         }
     });
-    let addr = wait_for(&logs, "listening")
-        .split("addr=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the listening line names the address")
-        .parse()
-        .unwrap();
+    let addr = listening_addr(&wait_for(&logs, "listening"));
     Daemon {
         _dir: dir,
         child,
@@ -74,24 +66,9 @@ fn wait_for(logs: &mpsc::Receiver<String>, needle: &str) -> String {
     }
 }
 
-fn get(addr: SocketAddr, path: &str) -> String {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
 fn stop_with(signal: &str) {
     let mut daemon = start();
-    let response = get(daemon.addr, "/healthz");
+    let response = http_get(daemon.addr, "/healthz");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("ok\n"), "{response}");
     let status = Command::new("kill")
@@ -125,7 +102,7 @@ fn sigint_shuts_down_cleanly() {
 #[test]
 fn unknown_paths_are_404() {
     let mut daemon = start();
-    let response = get(daemon.addr, "/nope");
+    let response = http_get(daemon.addr, "/nope");
     assert!(response.starts_with("HTTP/1.1 404"), "{response}");
     daemon.child.kill().unwrap();
     daemon.child.wait().unwrap();

@@ -1,7 +1,8 @@
 //! Helpers for tests that run the real `mirrorwatch serve` binary against loopback mirrors:
 //! writing a configuration, starting the daemon and finding its port from the
 //! `listening addr=...` log line, scraping `/metrics`, sending signals, and waiting for a
-//! condition with a deadline (never a fixed sleep).
+//! condition with a deadline (never a fixed sleep). `serve_lifecycle.rs` uses only the
+//! pieces: [`serve_command`], [`listening_addr`] and [`http_get`].
 //!
 //! Use it with `mod daemon;` (the file is `tests/daemon/mod.rs`). Every configuration
 //! written here reaches loopback only: IP-literal mirror URLs from the kit and a dead
@@ -147,6 +148,45 @@ impl Scrape {
     }
 }
 
+/// `mirrorwatch serve --listen 127.0.0.1:0 --config <config>`, logging at `info` to a piped
+/// stderr.
+pub fn serve_command(config: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped());
+    command
+}
+
+/// The address of the daemon's `listening addr=...` log line.
+pub fn listening_addr(line: &str) -> SocketAddr {
+    line.split("addr=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the listening line names the address")
+        .parse()
+        .unwrap()
+}
+
+/// `GET path` from `addr` on a new connection (`Connection: close`, 5 s timeouts): the
+/// whole response, status line, headers and body.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 /// A running `mirrorwatch serve`; killed on drop if still running.
 pub struct Daemon {
     child: Child,
@@ -157,13 +197,9 @@ pub struct Daemon {
 impl Daemon {
     /// Start the binary on `127.0.0.1:0` with `config`; returns once it listens.
     pub fn start(config: &Path) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mirrorwatch"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
+        let mut child = serve_command(config)
             .env_remove("MIRRORWATCH_CONFIG")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -180,14 +216,7 @@ impl Daemon {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             lines,
         };
-        let line = daemon.wait_log(0, "listening");
-        daemon.addr = line
-            .split("addr=")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .expect("the listening line names the address")
-            .parse()
-            .unwrap();
+        daemon.addr = listening_addr(&daemon.wait_log(0, "listening"));
         daemon
     }
 
@@ -245,17 +274,7 @@ impl Daemon {
 
     /// `GET path`: (status code, body).
     pub fn get(&self, path: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
+        let response = http_get(self.addr, path);
         let status = response
             .split_whitespace()
             .nth(1)
@@ -356,48 +375,6 @@ pub fn read_state(path: &Path) -> serde_json::Value {
 /// `state.mirrors.<mirror>.families.ipv4.last_sweep` of a state file.
 pub fn saved_last_sweep(state: &serde_json::Value, mirror: &str) -> Option<i64> {
     state["state"]["mirrors"][mirror]["families"]["ipv4"]["last_sweep"].as_i64()
-}
-
-/// Run `promtool check metrics` on `text` and fail on any finding. Without promtool the
-/// test fails, unless `MIRRORWATCH_SKIP_PROMTOOL=1`.
-pub fn promtool_check(text: &str) {
-    let spawned = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if std::env::var("MIRRORWATCH_SKIP_PROMTOOL").as_deref() == Ok("1") {
-                eprintln!("promtool not installed: check skipped (MIRRORWATCH_SKIP_PROMTOOL=1)");
-                return;
-            }
-            panic!(
-                "promtool is not installed (Debian: apt-get install prometheus); \
-                 set MIRRORWATCH_SKIP_PROMTOOL=1 to skip this check"
-            );
-        }
-        Err(e) => panic!("cannot run promtool: {e}"),
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let findings = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && findings.trim().is_empty(),
-        "promtool check metrics ({}):\n{findings}\non:\n{text}",
-        out.status
-    );
 }
 
 /// A multi-threaded runtime for the kit's fake mirrors, so that the test thread can block

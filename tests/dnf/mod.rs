@@ -21,19 +21,29 @@
 //!   `DnfRun`: `success`, `output` (stdout + stderr), `librepo_log`, `downloads` (every
 //!   URL librepo fetched, in order), `elapsed`, `metadata_from()` (the date dnf prints
 //!   for the repomd.xml it used). It panics if the repo file or librepo's log names any
-//!   address that is not loopback.
+//!   address that is not loopback. `assert_success_with(revision)` prints the run and
+//!   asserts that dnf succeeded with the repository of that revision.
 //! - `metadata_time_text(epoch)`: that date as dnf prints it (`%c`, C locale, UTC).
 //! - `base(m)`, `repomd_url(m)`: a mirror's `REPO_PREFIX/` and its `repodata/repomd.xml`.
+//! - `Fleet` (`fleet.rs`): an upstream, two good, a stale, a partial and a down mirror and
+//!   a `lists` server, with `CURRENT`/`OLD` repositories; requests counted by server name.
+//! - `mirrorlist_text`, `metalink_xml`, `Hashes` live in `lists.rs`.
 #![allow(dead_code)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256, Sha512};
-
 use crate::kit::FakeMirror;
+
+mod fleet;
+mod lists;
+
+// Each test binary uses only some of these.
+#[allow(unused_imports)]
+pub use fleet::{Fleet, CURRENT, OLD};
+#[allow(unused_imports)]
+pub use lists::{metalink_xml, mirrorlist_text, repomd_timestamp, Hashes};
 
 /// Where a repository lives on every mirror.
 pub const REPO_PREFIX: &str = "9.8/BaseOS/x86_64/os";
@@ -199,106 +209,6 @@ pub fn serve_repo(mirror: &FakeMirror, prefix: &str, dir: &Path) -> Vec<String> 
         .collect()
 }
 
-/// The four hashes MirrorManager puts in a metalink, lower-case hex.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hashes {
-    pub md5: String,
-    pub sha1: String,
-    pub sha256: String,
-    pub sha512: String,
-}
-
-impl Hashes {
-    pub fn of(bytes: &[u8]) -> Hashes {
-        Hashes {
-            md5: coreutils_digest("md5sum", bytes),
-            sha1: coreutils_digest("sha1sum", bytes),
-            sha256: hex::encode(Sha256::digest(bytes)),
-            sha512: hex::encode(Sha512::digest(bytes)),
-        }
-    }
-
-    /// `<verification>…</verification>`.
-    pub fn verification_xml(&self) -> String {
-        format!(
-            "<verification><hash type=\"md5\">{}</hash><hash type=\"sha1\">{}</hash>\
-             <hash type=\"sha256\">{}</hash><hash type=\"sha512\">{}</hash></verification>",
-            self.md5, self.sha1, self.sha256, self.sha512
-        )
-    }
-}
-
-fn coreutils_digest(program: &str, bytes: &[u8]) -> String {
-    let mut cmd = Command::new(program);
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{program} failed");
-    let text = String::from_utf8(out.stdout).unwrap();
-    text.split_whitespace().next().unwrap().to_owned()
-}
-
-/// The newest `<timestamp>` of a repomd.xml (what `<mm0:timestamp>` carries).
-pub fn repomd_timestamp(repomd: &[u8]) -> u64 {
-    let text = String::from_utf8_lossy(repomd);
-    text.split("<timestamp>")
-        .skip(1)
-        .filter_map(|s| s.split('<').next()?.split('.').next()?.trim().parse().ok())
-        .max()
-        .expect("repomd.xml without <timestamp>")
-}
-
-/// A plain mirror list: a comment, then one base URL per line.
-pub fn mirrorlist_text(bases: &[String]) -> String {
-    let lines: String = bases.iter().map(|base| format!("{base}\n")).collect();
-    format!("# mirrorwatch test mirror list\n{lines}")
-}
-
-/// A Metalink 3.0 document for `repomd`, as MirrorManager writes it: `alternates` are
-/// older repomd.xml files still accepted; `urls` get preference 100, 99, ….
-pub fn metalink_xml(repomd: &[u8], alternates: &[&[u8]], urls: &[String]) -> String {
-    let entry = |bytes: &[u8]| {
-        format!(
-            "<mm0:timestamp>{}</mm0:timestamp>\n   <size>{}</size>\n   {}\n",
-            repomd_timestamp(bytes),
-            bytes.len(),
-            Hashes::of(bytes).verification_xml()
-        )
-    };
-    let mut x = String::from(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<metalink version=\"3.0\" \
-         xmlns=\"http://www.metalinker.org/\" type=\"dynamic\" \
-         pubdate=\"Mon, 16 Sep 2024 14:05:02 GMT\" generator=\"mirrorwatch-test\" \
-         xmlns:mm0=\"http://fedorahosted.org/mirrormanager\">\n <files>\n  \
-         <file name=\"repomd.xml\">\n   ",
-    );
-    x.push_str(&entry(repomd));
-    if !alternates.is_empty() {
-        x.push_str("   <mm0:alternates>\n");
-        for alt in alternates {
-            x.push_str("    <mm0:alternate>\n   ");
-            x.push_str(&entry(alt));
-            x.push_str("    </mm0:alternate>\n");
-        }
-        x.push_str("   </mm0:alternates>\n");
-    }
-    x.push_str("   <resources maxconnections=\"1\">\n");
-    for (i, url) in urls.iter().enumerate() {
-        let scheme = url.split("://").next().unwrap_or("http");
-        x.push_str(&format!(
-            "    <url protocol=\"{scheme}\" type=\"{scheme}\" location=\"XX\" \
-             preference=\"{}\">{url}</url>\n",
-            100 - i
-        ));
-    }
-    x.push_str("   </resources>\n  </file>\n </files>\n</metalink>\n");
-    x
-}
-
 /// A `.repo` file with one section, `REPO_ID`, whose source is `source_line`
 /// (`mirrorlist=…`, `metalink=…` or `baseurl=…`).
 pub fn repo_file(source_line: &str) -> String {
@@ -324,6 +234,15 @@ impl DnfRun {
         let at = self.output.find("using metadata from ")? + "using metadata from ".len();
         let line = self.output[at..].lines().next();
         line.map(|l| l.trim_end_matches('.'))
+    }
+
+    /// Prints the run, then asserts that dnf succeeded using the repository of `revision`.
+    #[track_caller]
+    pub fn assert_success_with(&self, revision: u64) {
+        eprintln!("{self}");
+        assert!(self.success, "{self}");
+        let want = metadata_time_text(revision);
+        assert_eq!(self.metadata_from(), Some(&*want), "{self}");
     }
 }
 

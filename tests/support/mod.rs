@@ -1,10 +1,16 @@
-//! Helpers shared by `hostile_mirrors.rs` and `freshness_over_time.rs`: a `mirrors.yaml`
-//! written into a tempdir (always with loopback name servers, short timeouts and the state
-//! file inside the tempdir), snapshot accessors, and [`Engine`], which drives the state
-//! writer through time with explicit `now` values instead of sleeping.
+//! Helpers shared by the integration tests: a `mirrors.yaml` written into a tempdir (always
+//! with loopback name servers, short timeouts and the state file inside the tempdir),
+//! snapshot accessors, and [`Engine`], which drives the state writer through time with
+//! explicit `now` values instead of sleeping (`hostile_mirrors.rs`,
+//! `freshness_over_time.rs`); [`in_process`], the daemon run in process and awaited on
+//! `/readyz` (`geoip.rs`, `mirrorlist_http.rs`, `dnf_daemon.rs`); [`promtool`], `promtool
+//! check metrics` on an exposition (`metrics_promtool.rs`, `daemon_restart.rs`).
 //!
 //! Use with `mod kit; mod support;`. Nothing here talks to anything but loopback.
 #![allow(dead_code)]
+
+pub mod in_process;
+pub mod promtool;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
