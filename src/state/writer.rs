@@ -38,6 +38,11 @@ pub struct StateWriter {
     last_full: i64,
     /// Readiness means the first sweep is done; a reload that adds a mirror does not undo it.
     was_ready: bool,
+    /// The round in progress: when it started and which (mirror, family) have swept in it.
+    /// A round ends when every enabled mirror has swept over every family: its length says
+    /// whether probing keeps up with `probe.interval`.
+    round_started: Option<i64>,
+    round_swept: HashSet<(String, crate::config::IpFamily)>,
     empty_history: UpstreamHistory,
 }
 
@@ -63,6 +68,8 @@ impl StateWriter {
             all_dirty: true,
             last_full: now,
             was_ready: false,
+            round_started: None,
+            round_swept: HashSet::new(),
             empty_history: UpstreamHistory::new(1),
         }
     }
@@ -130,6 +137,7 @@ impl StateWriter {
                     self.count_probe(Some(failure.reason.as_str()));
                 }
                 let (name, family) = (report.mirror.clone(), report.family);
+                self.end_of_sweep(&name, family, report.started, now);
                 if let Some(t) = self.records.fold_sweep(report, &self.config.health) {
                     tracing::info!(mirror = %name, family = family.as_str(), from = t.from.as_str(), to = t.to.as_str(), "mirror state changed");
                 }
@@ -147,6 +155,28 @@ impl StateWriter {
                 self.stats.config_reload_ok = false;
                 self.all_dirty = true;
             }
+        }
+    }
+
+    fn end_of_sweep(
+        &mut self,
+        mirror: &str,
+        family: crate::config::IpFamily,
+        started: i64,
+        now: i64,
+    ) {
+        let round_start = *self.round_started.get_or_insert(started);
+        self.round_swept.insert((mirror.to_string(), family));
+        let families = &self.config.probe.ip_families;
+        let complete = self.config.enabled_mirrors().all(|m| {
+            families
+                .iter()
+                .all(|f| self.round_swept.contains(&(m.name.clone(), *f)))
+        });
+        if complete {
+            self.stats.last_round_seconds = Some((now - round_start).max(0) as f64);
+            self.round_started = None;
+            self.round_swept.clear();
         }
     }
 
