@@ -17,6 +17,7 @@ pub mod repomd;
 pub mod scheduler;
 pub mod select;
 pub mod serve;
+pub mod simulate;
 pub mod state;
 
 pub use daemon::run;

@@ -1,13 +1,16 @@
 //! The `mirrorwatch` command: arguments, logging, signals and exit codes; the work is in the library.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use mirrorwatch::config::{self, Config};
+use mirrorwatch::simulate::{FaultMix, LayoutSource, SimError, SimOptions};
 
 /// Exit codes, as documented in `--help`.
 const EXIT_OK: u8 = 0;
@@ -75,13 +78,100 @@ enum Command {
         #[arg(env = "MIRRORWATCH_CONFIG", default_value = "mirrors.yaml")]
         file: PathBuf,
     },
+    /// Serve a simulated mirror network on loopback, with injected faults and a ground truth
+    /// (JSON), and write the mirrors.yaml that watches it; runs until Ctrl-C.
+    Simulate {
+        #[command(flatten)]
+        sim: SimArgs,
+        /// Also write the generated configuration to this file.
+        #[arg(long)]
+        write_config: Option<PathBuf>,
+        /// Keep the ground truth written to this file (default: truth.json in the
+        /// simulator's temporary directory).
+        #[arg(long)]
+        truth_file: Option<PathBuf>,
+    },
+    /// Start a simulated network and the daemon watching it, print the URLs to open, and run
+    /// until Ctrl-C. No set-up, no internet.
+    Demo {
+        #[command(flatten)]
+        sim: SimArgs,
+    },
+}
+
+/// The simulated network, shared by `simulate` and `demo`.
+#[derive(clap::Args)]
+struct SimArgs {
+    /// Number of simulated mirrors.
+    #[arg(long, default_value_t = 30)]
+    mirrors: usize,
+    /// Faults by kind (stale, partial, down, slow, flapping, ipv6, tls): a share of the
+    /// mirrors (0.1) or a count (2); `none` for a healthy network.
+    #[arg(
+        long,
+        default_value = "stale=0.1,partial=0.05,down=0.05,slow=0.05,flapping=0.05,ipv6=0.05,tls=0.05"
+    )]
+    faults: FaultMix,
+    /// Seed of everything random: addresses, delays, faults, publications.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Serve the layout of AlmaLinux's own config.yml instead of the shipped one.
+    #[arg(long, conflicts_with = "layout_from")]
+    almalinux_config: Option<PathBuf>,
+    /// Serve the layout of this mirrors.yaml instead of the shipped one.
+    #[arg(long)]
+    layout_from: Option<PathBuf>,
+    /// How often the upstream publishes new revisions of a few repos.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    publish_every: Duration,
+    /// probe.interval of the generated configuration.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    probe_interval: Duration,
+    /// freshness.upstream_interval of the generated configuration.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    upstream_interval: Duration,
+    /// Faults begin at random (seeded) times up to this long after the start.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    fault_onset: Duration,
+    /// Share of the mirrors with IPv6 (an AAAA record for [::1]).
+    #[arg(long, default_value_t = 0.5)]
+    ipv6: f64,
+    /// Where the daemon listens (serve.listen of the generated configuration; loopback only).
+    #[arg(long, default_value = "127.0.0.1:9184")]
+    listen: SocketAddr,
+}
+
+impl SimArgs {
+    fn options(self, write_config: Option<PathBuf>, truth_file: Option<PathBuf>) -> SimOptions {
+        let layout = match (self.almalinux_config, self.layout_from) {
+            (Some(path), _) => LayoutSource::AlmaLinux(path),
+            (None, Some(path)) => LayoutSource::Config(path),
+            (None, None) => LayoutSource::Shipped,
+        };
+        SimOptions {
+            mirrors: self.mirrors,
+            faults: self.faults,
+            seed: self.seed,
+            layout,
+            publish_every: self.publish_every,
+            probe_interval: self.probe_interval,
+            upstream_interval: self.upstream_interval,
+            fault_onset: self.fault_onset,
+            ipv6_share: self.ipv6,
+            listen: self.listen,
+            write_config,
+            truth_file,
+            work_dir: None,
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // `check` prints its own report; its log shows only warnings unless RUST_LOG says otherwise.
+    // `demo` prints where to look; the daemon's per-mirror news would drown that out.
     let default_level = match cli.command {
-        Command::Check { .. } => "warn",
+        Command::Check { .. } | Command::Demo { .. } => "warn",
         _ => "info",
     };
     init_logging(cli.log_format, default_level);
@@ -99,6 +189,12 @@ fn main() -> ExitCode {
             Some(config) => serve(config, listen),
             None => EXIT_CONFIG,
         },
+        Command::Simulate {
+            sim,
+            write_config,
+            truth_file,
+        } => simulate(sim.options(write_config, truth_file)),
+        Command::Demo { sim } => demo(sim.options(None, None)),
     };
     ExitCode::from(code)
 }
@@ -240,6 +336,57 @@ fn serve(config: Config, listen: Option<std::net::SocketAddr>) -> u8 {
                 EXIT_FAILURE
             }
         }
+    })
+}
+
+fn simulate(options: SimOptions) -> u8 {
+    with_runtime(|shutdown| async move {
+        match mirrorwatch::simulate::demo::simulate(options, shutdown).await {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                eprintln!("mirrorwatch simulate: {e}");
+                match e {
+                    SimError::Options(_) | SimError::Layout(_) => EXIT_CONFIG,
+                    _ => EXIT_FAILURE,
+                }
+            }
+        }
+    })
+}
+
+fn demo(options: SimOptions) -> u8 {
+    with_runtime(|shutdown| async move {
+        match mirrorwatch::simulate::demo::demo(options, shutdown).await {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                eprintln!("mirrorwatch demo: {e}");
+                if e.is_usage() {
+                    EXIT_CONFIG
+                } else {
+                    EXIT_FAILURE
+                }
+            }
+        }
+    })
+}
+
+/// Run `f` on a new runtime with a token that SIGINT and SIGTERM cancel.
+fn with_runtime<F, Fut>(f: F) -> u8
+where
+    F: FnOnce(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = u8>,
+{
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return EXIT_FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        f(shutdown).await
     })
 }
 
