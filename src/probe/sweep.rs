@@ -226,19 +226,31 @@ pub async fn sweep(ctx: &SweepContext, plan: &SweepPlan, started: i64) -> SweepR
     report.address = Some(addr);
     let per_host = ctx.hosts.get(&host);
     let mut tasks = tokio::task::JoinSet::new();
+    let mut results: Vec<(usize, FileReport, FetchOutcome)> = Vec::new();
+    // Take the permits before spawning, so that at most `concurrency` fetch
+    // futures (about 7.5 KB each) exist at a time instead of one per file of every sweep.
     for (index, file) in plan.files.iter().enumerate() {
         let Some(url) = file.urls.get(&plan.primary).cloned() else {
             continue;
         };
-        let (ctx, per_host, file) = (ctx.clone(), per_host.clone(), file.clone());
+        let local = per_host.clone().acquire_owned().await.ok();
+        let global = ctx.global.clone().acquire_owned().await.ok();
+        let (ctx, file) = (ctx.clone(), file.clone());
         tasks.spawn(async move {
-            let _local = per_host.acquire_owned().await.ok();
-            let _global = ctx.global.clone().acquire_owned().await.ok();
-            let (report, outcome) = fetch_file(&ctx, &file, &url, addr).await;
+            let _permits = (local, global);
+            let (report, mut outcome) = fetch_file(&ctx, &file, &url, addr).await;
+            // The body was parsed and hashed: do not keep it until the sweep ends.
+            if let Ok(response) = &mut outcome.result {
+                response.body = Vec::new();
+            }
             (index, report, outcome)
         });
+        while let Some(joined) = tasks.try_join_next() {
+            if let Ok(result) = joined {
+                results.push(result);
+            }
+        }
     }
-    let mut results: Vec<(usize, FileReport, FetchOutcome)> = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         if let Ok(result) = joined {
             results.push(result);
