@@ -38,18 +38,26 @@ enum LogFormat {
     Json,
 }
 
+/// `--config FILE`, shared by the commands that run against a configuration.
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// Configuration file.
+    #[arg(
+        long = "config",
+        short = 'c',
+        value_name = "FILE",
+        env = "MIRRORWATCH_CONFIG",
+        default_value = "mirrors.yaml"
+    )]
+    path: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon: probe the mirrors and serve metrics, mirror lists and the API.
     Serve {
-        /// Configuration file.
-        #[arg(
-            long,
-            short,
-            env = "MIRRORWATCH_CONFIG",
-            default_value = "mirrors.yaml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Listen on this address instead of `serve.listen` (port 0 picks a free port).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
@@ -57,14 +65,8 @@ enum Command {
     /// Sweep every mirror once and print what was found (exit 0 when every mirror is healthy,
     /// 1 otherwise, 2 on a configuration error).
     Check {
-        /// Configuration file.
-        #[arg(
-            long,
-            short,
-            env = "MIRRORWATCH_CONFIG",
-            default_value = "mirrors.yaml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Only this mirror.
         #[arg(long)]
         mirror: Option<String>,
@@ -181,11 +183,11 @@ fn main() -> ExitCode {
             config,
             mirror,
             json,
-        } => match load(&config) {
+        } => match load(&config.path) {
             Some(config) => check(config, mirror.as_deref(), json),
             None => EXIT_CONFIG,
         },
-        Command::Serve { config, listen } => match load(&config) {
+        Command::Serve { config, listen } => match load(&config.path) {
             Some(config) => serve(config, listen),
             None => EXIT_CONFIG,
         },
