@@ -215,12 +215,8 @@ fn content_ok(fam: &FamilySnapshot, want: &Want<'_>, max_lag: u64) -> bool {
             .is_some_and(|v| acceptable(v, max_lag));
     }
     let mut carried = false;
-    for copy in fam
-        .repos
-        .iter()
-        .filter(|r| r.version == version && r.repo == repo)
-    {
-        match &copy.verdict {
+    for verdict in fam.arch_verdicts(version, repo) {
+        match verdict {
             // A 404 means the mirror does not carry that arch: it says nothing about the others.
             Verdict::Missing => {}
             verdict if acceptable(verdict, max_lag) => carried = true,

@@ -165,6 +165,18 @@ impl FamilySnapshot {
             .max()
     }
 
+    /// The verdicts of every arch of (version, repo), in layout order.
+    pub fn arch_verdicts<'a>(
+        &'a self,
+        version: &'a str,
+        repo: &'a str,
+    ) -> impl Iterator<Item = &'a Verdict> + 'a {
+        self.repos
+            .iter()
+            .filter(move |r| r.version == version && r.repo == repo)
+            .map(|r| &r.verdict)
+    }
+
     pub fn verdict(&self, version: &str, repo: &str, arch: &str) -> Option<&Verdict> {
         self.repos
             .iter()
