@@ -225,6 +225,19 @@ async fn clients_behind_a_proxy_get_their_own_mirrors_first() {
     // Germany, AS64500: the AS first, then the country nearest first, then the rest.
     let de = list("192.0.2.1, 127.0.9.9", "").await;
     assert_eq!(de, [url(3), url(1), url(0), url(2)], "{de:?}");
+    // A proxy chain may arrive as several header lines: they count as one list.
+    let split = fetch_with(
+        &format!("{}/mirrorlist/9/baseos?arch=x86_64", d.base),
+        "GET",
+        &[
+            ("X-Forwarded-For", "192.0.2.1"),
+            ("X-Forwarded-For", "127.0.9.9"),
+        ],
+    )
+    .await
+    .unwrap();
+    let split: Vec<String> = split.text().lines().map(str::to_string).collect();
+    assert_eq!(split, de, "{split:?}");
     // The United States.
     let us = list("127.1.9.9", "").await;
     assert_eq!(us.len(), 4, "{us:?}");

@@ -31,7 +31,6 @@
 //! matches by ASN only.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use url::Url;
@@ -43,11 +42,13 @@ use crate::health::State;
 use crate::state::{FamilySnapshot, Snapshot};
 
 mod client;
+mod index;
 mod order;
 #[cfg(test)]
 mod tests;
 
 pub use client::{client_addr, Client};
+pub use index::{Index, IndexCache};
 
 /// What the client asked for. `version` and `repo` come from the snapshot's own layout (the
 /// handler resolves aliases and rejects unknown names before selection).
@@ -98,8 +99,23 @@ pub struct Pick<'a> {
 /// hides what is being installed.
 const PREFERENCE: [Protocol; 2] = [Protocol::Https, Protocol::Http];
 
-/// The mirrors for `client`, best first, at most `serve.mirrorlist_length` of them.
+/// The mirrors for `client`, best first, at most `serve.mirrorlist_length` of them. Builds a
+/// throw-away [`Index`]; a server answering many requests uses [`select_with`] and an
+/// [`IndexCache`].
 pub fn select<'a>(
+    snapshot: &'a Snapshot,
+    want: &Want<'_>,
+    client: &Client,
+    now: i64,
+) -> Vec<Pick<'a>> {
+    select_with(&Index::new(snapshot), snapshot, want, client, now)
+}
+
+/// [`select`] with the per-snapshot work taken from `index`, which must have been built for
+/// `snapshot`. Per request, only what depends on the client is left: its group and tier for
+/// each qualifying mirror, the seeded shuffle and the cut.
+pub fn select_with<'a>(
+    index: &Index,
     snapshot: &'a Snapshot,
     want: &Want<'_>,
     client: &Client,
@@ -108,8 +124,6 @@ pub fn select<'a>(
     let config: &'a Config = &snapshot.config;
     let serve = &config.serve;
     let addr = client.canonical_addr();
-    let family = client.family();
-    let max_lag = serve.max_lag.as_secs();
     let seed = order::seed(addr, now, serve.sticky_for, want);
     // `country=` without GeoIP gives a country but no continent: derive it, so that the
     // continent group still works.
@@ -122,66 +136,105 @@ pub fn select<'a>(
         continent,
         addr,
     };
-    // The snapshot may still list a mirror removed or disabled by a reload in flight.
-    let configured: HashMap<&str, &'a Mirror> = config
-        .enabled_mirrors()
-        .map(|m| (m.name.as_str(), m))
-        .collect();
-
-    let mut ranked: Vec<Ranked<'a>> = Vec::new();
-    for snap in &snapshot.mirrors {
-        let Some(&mirror) = configured.get(snap.name.as_str()) else {
+    let candidates = index.candidates(snapshot, want, client.family());
+    let length = usize::try_from(serve.mirrorlist_length).unwrap_or(usize::MAX);
+    // The best `length` so far, in order: most candidates lose against the last one with a
+    // single comparison, so nothing is sorted but the answer itself.
+    let mut best: Vec<Ranked<'a>> = Vec::with_capacity(length.min(candidates.len()) + 1);
+    let mut monopoly: Option<Ranked<'a>> = None;
+    for candidate in candidates.iter() {
+        let Some(mirror) = config.mirrors.get(candidate.mirror) else {
             continue;
         };
-        let Some(fam) = snap.family(family).filter(|f| serving(f.state)) else {
-            continue;
-        };
-        if !content_ok(fam, want, max_lag) {
+        let (group, tier) = place.rank(mirror, candidate.continent);
+        let matched = matches!(group, Group::Subnet | Group::Asn);
+        if mirror.private && !matched {
             continue;
         }
-        let Some((protocol, base)) = protocol_for(mirror, fam, want) else {
-            continue;
-        };
-        let (group, tier) = place.rank(mirror);
-        if mirror.private && !matches!(group, Group::Subnet | Group::Asn) {
-            continue;
+        // With the list full, most candidates lose to its last entry: on group and tier,
+        // or on a lower bound of their shuffle key, without computing a logarithm.
+        let last = best.last().filter(|_| best.len() >= length);
+        if let Some(last) = last.filter(|_| !(mirror.monopoly && matched)) {
+            match group.cmp(&last.group).then(tier.total_cmp(&last.tier)) {
+                Ordering::Greater => continue,
+                Ordering::Equal
+                    if order::shuffle_bound(
+                        seed,
+                        candidate.name_hash,
+                        candidate.inverse_weight,
+                    ) > last.shuffle =>
+                {
+                    continue
+                }
+                _ => {}
+            }
         }
-        ranked.push(Ranked {
-            pick: Pick {
-                mirror,
-                base,
-                protocol,
-                group,
-            },
+        let ranked = Ranked {
+            mirror,
+            protocol: candidate.protocol,
+            group,
             tier,
-            shuffle: order::shuffle_key(seed, &mirror.name, snap.score),
-        });
+            shuffle: order::shuffle_key(seed, candidate.name_hash, candidate.inverse_weight),
+        };
+        if mirror.monopoly
+            && matched
+            && monopoly
+                .as_ref()
+                .is_none_or(|m| ranked.cmp(m) == Ordering::Less)
+        {
+            monopoly = Some(ranked.clone());
+        }
+        if best.len() >= length {
+            match best.last() {
+                Some(last) if ranked.cmp(last) == Ordering::Less => {
+                    best.pop();
+                }
+                _ => continue,
+            }
+        }
+        let at = best.partition_point(|b| b.cmp(&ranked) == Ordering::Less);
+        best.insert(at, ranked);
     }
 
     // A monopoly mirror matching the client is the whole answer, but only while it qualifies:
     // a broken campus mirror must not leave its campus with nothing.
-    let monopoly = ranked
-        .iter()
-        .filter(|r| r.pick.mirror.monopoly && matches!(r.pick.group, Group::Subnet | Group::Asn))
-        .min_by(|a, b| a.cmp(b));
     if let Some(only) = monopoly {
-        return vec![only.pick];
+        return only.pick(want).into_iter().collect();
     }
-
-    ranked.sort_by(Ranked::cmp);
-    let length = usize::try_from(serve.mirrorlist_length).unwrap_or(usize::MAX);
-    ranked.into_iter().take(length).map(|r| r.pick).collect()
+    best.iter().filter_map(|r| r.pick(want)).collect()
 }
 
 /// `<base><version>/<repo path>`, with `$basearch` replaced, or kept literal when `arch` is
 /// `None` (what AlmaLinux answers, see COMPAT.md), e.g.
 /// `http://mirror.example.net/almalinux/9.8/BaseOS/$basearch/os/`.
 pub fn url_for(pick: &Pick<'_>, version: &Version, repo: &Repo, arch: Option<Arch>) -> String {
-    let path = match arch {
-        Some(arch) => repo.path_for(arch),
-        None => repo.path.clone(),
-    };
-    format!("{}{}/{}", pick.base, version.name, path)
+    let mut url = String::new();
+    write_url(&mut url, pick, version, repo, arch);
+    url
+}
+
+/// [`url_for`], appended to `out`: a mirror list writes its lines without a `String` each.
+pub fn write_url(
+    out: &mut String,
+    pick: &Pick<'_>,
+    version: &Version,
+    repo: &Repo,
+    arch: Option<Arch>,
+) {
+    out.push_str(pick.base.as_str());
+    out.push_str(&version.name);
+    out.push('/');
+    match arch {
+        None => out.push_str(&repo.path),
+        Some(arch) => {
+            let mut parts = repo.path.split("$basearch");
+            out.push_str(parts.next().unwrap_or_default());
+            for part in parts {
+                out.push_str(arch.as_str());
+                out.push_str(part);
+            }
+        }
+    }
 }
 
 /// Whether a family in `state` may be offered. `Degraded` is accepted because it means only
@@ -189,7 +242,7 @@ pub fn url_for(pick: &Pick<'_>, version: &Version, repo: &Repo, arch: Option<Arc
 /// not carry, which would otherwise hide it for good — while the verdict for the exact file
 /// asked for, checked separately, is the evidence that matters. `Unknown` (never swept) and
 /// `Down` are not: their verdicts may be left over from older sweeps.
-fn serving(state: State) -> bool {
+fn acceptable_family(state: State) -> bool {
     matches!(state, State::Up | State::Degraded)
 }
 
@@ -207,7 +260,7 @@ fn acceptable(verdict: &Verdict, max_lag: u64) -> bool {
 }
 
 /// The content rule of the module docs for one family.
-fn content_ok(fam: &FamilySnapshot, want: &Want<'_>, max_lag: u64) -> bool {
+pub(super) fn content_ok(fam: &FamilySnapshot, want: &Want<'_>, max_lag: u64) -> bool {
     let (version, repo) = (want.version.name.as_str(), want.repo.name.as_str());
     if let Some(arch) = want.arch {
         return fam
@@ -229,7 +282,7 @@ fn content_ok(fam: &FamilySnapshot, want: &Want<'_>, max_lag: u64) -> bool {
 
 /// The protocol and base URL to offer: the wanted one, or the first of [`PREFERENCE`] that
 /// answered in this family's last sweep and that the mirror has an address for.
-fn protocol_for<'a>(
+pub(super) fn protocol_for<'a>(
     mirror: &'a Mirror,
     fam: &FamilySnapshot,
     want: &Want<'_>,
@@ -250,7 +303,7 @@ struct Place<'c> {
 
 impl Place<'_> {
     /// The group of `mirror` for this client, and its tier inside the group (lower first).
-    fn rank(&self, mirror: &Mirror) -> (Group, f64) {
+    fn rank(&self, mirror: &Mirror, mirror_continent: Option<Continent>) -> (Group, f64) {
         let longest = match &mirror.subnets {
             Subnets::List(nets) => nets
                 .iter()
@@ -279,9 +332,6 @@ impl Place<'_> {
             };
             return (Group::Country, distance);
         }
-        let mirror_continent = mirror
-            .continent
-            .or_else(|| mirror.country.as_deref().and_then(continent_of));
         if self.continent.is_some() && self.continent == mirror_continent {
             return (Group::Continent, 0.0);
         }
@@ -290,20 +340,32 @@ impl Place<'_> {
 }
 
 /// A candidate with its sort keys.
+#[derive(Clone)]
 struct Ranked<'a> {
-    pick: Pick<'a>,
+    mirror: &'a Mirror,
+    protocol: Protocol,
+    group: Group,
     tier: f64,
     shuffle: f64,
 }
 
-impl Ranked<'_> {
+impl<'a> Ranked<'a> {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.pick
-            .group
-            .cmp(&other.pick.group)
+        self.group
+            .cmp(&other.group)
             .then(self.tier.total_cmp(&other.tier))
             .then(self.shuffle.total_cmp(&other.shuffle))
             // Equal keys only on a hash collision; the name keeps the order total anyway.
-            .then_with(|| self.pick.mirror.name.cmp(&other.pick.mirror.name))
+            .then_with(|| self.mirror.name.cmp(&other.mirror.name))
+    }
+
+    /// The pick, with the base URL the index found when it admitted the mirror.
+    fn pick(&self, want: &Want<'_>) -> Option<Pick<'a>> {
+        Some(Pick {
+            mirror: self.mirror,
+            base: self.mirror.base_url(want.version, self.protocol)?,
+            protocol: self.protocol,
+            group: self.group,
+        })
     }
 }

@@ -68,19 +68,46 @@ pub(super) fn seed(addr: IpAddr, now: i64, sticky_for: Duration, want: &Want<'_>
     h.finish()
 }
 
+/// The hash of a mirror's name that [`shuffle_key`] mixes with the seed; computed once per
+/// snapshot (see `index.rs`), so that a request does not hash every mirror's name again.
+pub(super) fn name_hash(name: &str) -> u64 {
+    let mut h = Fnv::new();
+    h.write(name.as_bytes());
+    h.finish()
+}
+
+/// One over the shuffle weight of a mirror with `score` (a multiplication per candidate is
+/// cheaper than a division). The weight is the score, at least 1: a score of 0 must not
+/// exclude a mirror that passed every check, nor NaN confuse the sort.
+pub(super) fn inverse_weight(score: f64) -> f64 {
+    if score.is_nan() {
+        1.0
+    } else {
+        1.0 / score.max(1.0)
+    }
+}
+
 /// The weighted-shuffle key of one mirror (Efraimidis–Spirakis): sorting by `−ln(u) / w`
 /// ascending, with `u` uniform in (0, 1], puts a mirror first with probability proportional to
-/// its weight. `u` comes from hashing the mirror's name with the seed rather than from a PRNG
-/// stream, so a mirror joining or leaving the list does not reshuffle all the others.
-pub(super) fn shuffle_key(seed: u64, name: &str, score: f64) -> f64 {
-    let mut h = Fnv::new();
-    h.write(&seed.to_le_bytes());
-    h.write(name.as_bytes());
+/// its weight. `u` comes from mixing the hash of the mirror's name with the seed rather than
+/// from a PRNG stream, so a mirror joining or leaving the list does not reshuffle the others.
+pub(super) fn shuffle_key(seed: u64, name_hash: u64, inverse_weight: f64) -> f64 {
+    -uniform(seed, name_hash).ln() * inverse_weight
+}
+
+/// A lower bound of [`shuffle_key`] that needs no logarithm: `−ln(u) ≥ 1 − u` for u in (0, 1].
+/// A candidate whose bound already exceeds the last key of a full list cannot enter it.
+pub(super) fn shuffle_bound(seed: u64, name_hash: u64, inverse_weight: f64) -> f64 {
+    (1.0 - uniform(seed, name_hash)) * inverse_weight
+}
+
+/// The `u` of one (seed, mirror): uniform in (0, 1].
+fn uniform(seed: u64, name_hash: u64) -> f64 {
+    // splitmix64's finalizer is a bijection with full avalanche: distinct names give
+    // independent-looking draws for every seed.
+    let h = mix(seed ^ name_hash);
     // The top 53 bits, plus one, over 2^53: exactly representable, never 0 (ln 0 = −∞).
-    let u = ((h.finish() >> 11) + 1) as f64 / (1u64 << 53) as f64;
-    // A score of 0 must not exclude a mirror that passed every check (nor NaN confuse the sort).
-    let weight = if score.is_nan() { 1.0 } else { score.max(1.0) };
-    -u.ln() / weight
+    ((h >> 11) + 1) as f64 / (1u64 << 53) as f64
 }
 
 /// Great-circle distance in kilometres (haversine, mean Earth radius).

@@ -6,8 +6,11 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use std::convert::Infallible;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -147,17 +150,45 @@ fn parse_params(q: &ListQuery, version: &Version) -> Result<Params, String> {
     })
 }
 
+/// Every `X-Forwarded-For` value of a request, joined with `,` as [`client_addr`] expects.
+/// Extracted alone, so that answering does not copy the request's whole header map.
+pub struct ForwardedFor(Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ForwardedFor {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        let mut joined: Option<String> = None;
+        for value in parts.headers.get_all("x-forwarded-for") {
+            // A value that is not text spoils the header: an empty entry makes
+            // `client_addr` fall back to the peer, as for any unusable entry.
+            let text = value.to_str().unwrap_or_default();
+            match &mut joined {
+                None => joined = Some(text.to_string()),
+                Some(all) => {
+                    all.push(',');
+                    all.push_str(text);
+                }
+            }
+        }
+        Ok(ForwardedFor(joined))
+    }
+}
+
 /// The client as the selection sees it: its address, what GeoIP says about it (when
 /// configured), and `country=` when given, which overrides GeoIP's country and continent.
 fn client(
     state: &AppState,
     config: &Config,
     peer: SocketAddr,
-    headers: &HeaderMap,
+    forwarded_for: &ForwardedFor,
     country: Option<String>,
 ) -> Client {
-    let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let addr = client_addr(peer.ip(), xff, &config.serve.trusted_proxies);
+    let addr = client_addr(
+        peer.ip(),
+        forwarded_for.0.as_deref(),
+        &config.serve.trusted_proxies,
+    );
     let mut client = match &state.geoip {
         Some(geoip) => geoip.client(addr),
         None => Client::new(addr),
@@ -176,7 +207,7 @@ pub async fn mirrorlist(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path((version, repo)): Path<(String, String)>,
     Query(q): Query<ListQuery>,
-    headers: HeaderMap,
+    forwarded_for: ForwardedFor,
 ) -> Response {
     let snapshot = state.snapshot();
     let config = &snapshot.config;
@@ -193,15 +224,23 @@ pub async fn mirrorlist(
         Ok(p) => p,
         Err(message) => return bad_request(message),
     };
-    let client = client(&state, config, peer, &headers, country);
+    let client = client(&state, config, peer, &forwarded_for, country);
     let want = Want {
         version: v,
         repo: r,
         arch,
         protocol,
     };
-    let picks = select::select(&snapshot, &want, &client, crate::scheduler::unix_now());
-    let mut body = String::new();
+    let index = state.selection.index_for(&snapshot);
+    let picks = select::select_with(
+        &index,
+        &snapshot,
+        &want,
+        &client,
+        crate::scheduler::unix_now(),
+    );
+    // About 70 bytes a line: one allocation for the whole answer.
+    let mut body = String::with_capacity(64 + 96 * picks.len());
     if picks.is_empty() {
         // Never strand a client: with no qualifying mirror, the upstream itself is listed.
         body.push_str("# no mirror currently qualifies; the upstream is listed instead\n");
@@ -211,7 +250,8 @@ pub async fn mirrorlist(
         }
     }
     for pick in &picks {
-        let _ = writeln!(body, "{}", select::url_for(pick, v, r, arch));
+        select::write_url(&mut body, pick, v, r, arch);
+        body.push('\n');
     }
     text(StatusCode::OK, body)
 }
@@ -233,7 +273,7 @@ pub async fn metalink(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(q): Query<ListQuery>,
-    headers: HeaderMap,
+    forwarded_for: ForwardedFor,
 ) -> Response {
     let snapshot = state.snapshot();
     let config = &snapshot.config;
@@ -297,14 +337,21 @@ pub async fn metalink(
             "the upstream repomd.xml has not been read yet; try again shortly",
         );
     };
-    let client = client(&state, config, peer, &headers, country);
+    let client = client(&state, config, peer, &forwarded_for, country);
     let want = Want {
         version: v,
         repo: r,
         arch: Some(arch),
         protocol,
     };
-    let picks = select::select(&snapshot, &want, &client, crate::scheduler::unix_now());
+    let index = state.selection.index_for(&snapshot);
+    let picks = select::select_with(
+        &index,
+        &snapshot,
+        &want,
+        &client,
+        crate::scheduler::unix_now(),
+    );
     let urls: Vec<MetalinkUrl> = picks
         .iter()
         .map(|p| MetalinkUrl {

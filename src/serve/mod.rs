@@ -14,6 +14,7 @@ use axum::Router;
 use tokio::sync::watch;
 
 use crate::geoip::GeoIp;
+use crate::select::IndexCache;
 use crate::state::Snapshot;
 
 pub mod api;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub http: Arc<HttpStats>,
     /// The GeoIP databases, read at start-up; `None` when none is configured.
     pub geoip: Option<Arc<GeoIp>>,
+    /// Selection's per-snapshot work, done once per published snapshot.
+    pub selection: Arc<IndexCache>,
 }
 
 impl AppState {
@@ -38,6 +41,7 @@ impl AppState {
             snapshots,
             http: Arc::new(HttpStats::new()),
             geoip,
+            selection: Arc::new(IndexCache::default()),
         }
     }
 

@@ -211,3 +211,73 @@ fn urls_keep_basearch_literal_without_an_arch() {
         "http://m0/almalinux/9.8/BaseOS/aarch64/os/"
     );
 }
+
+/// The answer keeps only the best `mirrorlist_length` while it scans: a short list must be
+/// exactly the head of a long one, for every client, across groups and tiers.
+#[test]
+fn a_short_list_is_the_head_of_a_long_one() {
+    let countries = ["DE", "FR", "US", "JP", "BR"];
+    let yaml: Vec<String> = (0..40)
+        .map(|i| {
+            let country = format!("country: {}", countries[i % countries.len()]);
+            let extra = match i {
+                7 => vec![country, "subnets: [\"10.0.0.0/8\"]".to_string()],
+                8 => vec![country, "subnets: [\"10.1.0.0/16\"]".to_string()],
+                _ => vec![country],
+            };
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            mirror(&format!("m{i}"), &extra)
+        })
+        .collect();
+    let build = |length: &str| {
+        let mut snap = snapshot(
+            config(&[length], &yaml),
+            (0..40).map(|i| healthy(&format!("m{i}"))).collect(),
+        );
+        for (i, m) in snap.mirrors.iter_mut().enumerate() {
+            Arc::make_mut(m).score = (i % 7) as f64 * 15.0;
+        }
+        snap
+    };
+    let (short, long) = (
+        build("mirrorlist_length: 4"),
+        build("mirrorlist_length: 100"),
+    );
+    for i in 0..200 {
+        let mut c = client(&format!("10.{}.{}.9", i % 3, i));
+        c.country = Some(countries[i % countries.len()].to_string());
+        let head = names(&pick_x86(&short, &c));
+        let all = names(&pick_x86(&long, &c));
+        assert_eq!(all.len(), 40);
+        assert_eq!(head, all[..4], "client {i}");
+    }
+}
+
+/// One index serves every request against its snapshot, and a new snapshot gets a new one.
+#[test]
+fn the_index_is_per_snapshot() {
+    let first = Arc::new(plain(12, &[]));
+    let cache = IndexCache::default();
+    let index = cache.index_for(&first);
+    for i in 0..50 {
+        let c = client(&format!("192.0.2.{i}"));
+        for (repo, arch) in [("baseos", Some(Arch::X86_64)), ("appstream", None)] {
+            let w = want(&first, repo, arch);
+            let shared = select_with(&index, &first, &w, &c, NOW);
+            assert_eq!(names(&shared), names(&select(&first, &w, &c, NOW)));
+        }
+    }
+    assert!(Arc::ptr_eq(&index, &cache.index_for(&first)), "reused");
+
+    // m0 loses its copy: the next snapshot must not be answered from the old index.
+    let mut second = plain(12, &[]);
+    second.mirrors[0] = Arc::new(with_verdict("m0", "baseos", "x86_64", Verdict::Missing));
+    let second = Arc::new(second);
+    let index = cache.index_for(&second);
+    let w = want(&second, "baseos", Some(Arch::X86_64));
+    for i in 0..50 {
+        let picks = select_with(&index, &second, &w, &client(&format!("192.0.2.{i}")), NOW);
+        assert_eq!(picks.len(), 10);
+        assert!(!names(&picks).contains(&"m0"));
+    }
+}
