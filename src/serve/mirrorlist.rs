@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -17,7 +18,8 @@ use serde::Deserialize;
 use super::AppState;
 use crate::config::geo::continent_of;
 use crate::config::{Arch, Config, Layout, Protocol, Repo, Version};
-use crate::select::{self, client_addr, Client, Want};
+use crate::select::{self, client_addr, Client, Pick, Want};
+use crate::state::Snapshot;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -202,6 +204,29 @@ fn client(
     client
 }
 
+/// The mirrors for one request, with the per-snapshot work shared through `state`.
+fn picks<'a>(
+    state: &AppState,
+    snapshot: &'a Arc<Snapshot>,
+    (version, repo, arch, protocol): (&Version, &Repo, Option<Arch>, Option<Protocol>),
+    client: &Client,
+) -> Vec<Pick<'a>> {
+    let want = Want {
+        version,
+        repo,
+        arch,
+        protocol,
+    };
+    let index = state.selection.index_for(snapshot);
+    select::select_with(
+        &index,
+        snapshot,
+        &want,
+        client,
+        crate::scheduler::unix_now(),
+    )
+}
+
 pub async fn mirrorlist(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -225,20 +250,7 @@ pub async fn mirrorlist(
         Err(message) => return bad_request(message),
     };
     let client = client(&state, config, peer, &forwarded_for, country);
-    let want = Want {
-        version: v,
-        repo: r,
-        arch,
-        protocol,
-    };
-    let index = state.selection.index_for(&snapshot);
-    let picks = select::select_with(
-        &index,
-        &snapshot,
-        &want,
-        &client,
-        crate::scheduler::unix_now(),
-    );
+    let picks = picks(&state, &snapshot, (v, r, arch, protocol), &client);
     // About 70 bytes a line: one allocation for the whole answer.
     let mut body = String::with_capacity(64 + 96 * picks.len());
     if picks.is_empty() {
@@ -338,20 +350,7 @@ pub async fn metalink(
         );
     };
     let client = client(&state, config, peer, &forwarded_for, country);
-    let want = Want {
-        version: v,
-        repo: r,
-        arch: Some(arch),
-        protocol,
-    };
-    let index = state.selection.index_for(&snapshot);
-    let picks = select::select_with(
-        &index,
-        &snapshot,
-        &want,
-        &client,
-        crate::scheduler::unix_now(),
-    );
+    let picks = picks(&state, &snapshot, (v, r, Some(arch), protocol), &client);
     let urls: Vec<MetalinkUrl> = picks
         .iter()
         .map(|p| MetalinkUrl {
