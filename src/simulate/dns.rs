@@ -1,16 +1,28 @@
-//! The simulator's name server: authoritative for `sim.test.` (RFC 6761 reserves `.test`),
-//! UDP and TCP on one loopback address, answering the A and AAAA records of the simulated
-//! mirrors. Host names are what let one mirror have both an IPv4 and an IPv6 address, and
-//! so a working IPv4 side beside a broken IPv6 one.
+//! A real authoritative name server on loopback, for the simulator and for the tests: one zone
+//! under `.test` (RFC 6761 reserves it), UDP and TCP on one `127.x.y.z:port`, answering from a
+//! table that may change while it runs. Host names are what let one simulated mirror have
+//! both an IPv4 and an IPv6 address, and so a working IPv4 side beside a broken IPv6 one.
 //!
-//! The table is fixed at start (a broken IPv6 mirror keeps its AAAA record: that is the
-//! fault), so it needs no lock. Records carry TTL 0: nothing may be cached.
+//! Every change takes effect on the very next query: nothing is cached here, records carry
+//! TTL 0 and negative answers an SOA whose minimum is 0.
+//!
+//! Answers, per query (one question, opcode QUERY):
+//! - a name marked with [`DnsServer::set_servfail`] → SERVFAIL (whether or not it exists);
+//! - a name outside the zone → REFUSED (not authoritative);
+//! - a name in the table → its A / AAAA records, or NOERROR with no answer (NODATA, SOA in
+//!   the authority section) when it has none of that type;
+//! - the apex → its SOA for SOA queries, NODATA otherwise;
+//! - any other name in the zone → NXDOMAIN (SOA in the authority section).
+//!
+//! Built on hickory-server's `Server` with our own `RequestHandler` over a `Mutex`-guarded
+//! table (no in-memory authority, so no serial numbers to bump).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use hickory_server::net::runtime::Time;
@@ -22,8 +34,8 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use hickory_server::Server;
 use tokio::net::{TcpListener, UdpSocket};
 
-/// The zone served; every simulated host name ends in it.
-pub const ZONE: &str = "sim.test.";
+/// The simulator's zone; every simulated host name ends in it.
+pub const SIM_ZONE: &str = "sim.test.";
 
 /// A name's addresses.
 #[derive(Debug, Clone, Default)]
@@ -32,41 +44,147 @@ pub struct Entry {
     pub aaaa: Vec<Ipv6Addr>,
 }
 
+#[derive(Debug, Default)]
+struct Table {
+    names: HashMap<String, Entry>,
+    servfail: HashSet<String>,
+    /// `None`: queries are not logged (a long-running simulation must not grow a log).
+    queries: Option<Vec<(String, String)>>,
+}
+
 /// The running server; dropping it stops it.
-pub struct SimDns {
+pub struct DnsServer {
     addr: SocketAddr,
+    table: Arc<Mutex<Table>>,
     server: Server<Handler>,
 }
 
-impl SimDns {
-    /// Serve `names` (host names without the trailing dot) on `ip`, UDP and TCP on one port.
-    pub async fn start(ip: Ipv4Addr, names: HashMap<String, Entry>) -> std::io::Result<SimDns> {
+impl DnsServer {
+    /// Serve `zone` (absolute, e.g. `sim.test.`) on `ip`, UDP and TCP on one port, with an
+    /// empty table. With `log_queries`, every question is remembered for [`Self::queries`].
+    pub async fn start(ip: Ipv4Addr, zone: &str, log_queries: bool) -> io::Result<DnsServer> {
+        let zone = key(zone);
+        let soa = soa_record(&zone)?;
         let (udp, tcp) = bind_pair(ip).await?;
         let addr = udp.local_addr()?;
-        let table = names.into_iter().map(|(k, v)| (key(&k), v)).collect();
+        let table = Arc::new(Mutex::new(Table {
+            queries: log_queries.then(Vec::new),
+            ..Table::default()
+        }));
         let mut server = Server::new(Handler {
-            table: Arc::new(table),
-            soa: soa_record(),
+            table: Arc::clone(&table),
+            suffix: format!(".{zone}"),
+            zone,
+            soa,
         });
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 64);
-        Ok(SimDns { addr, server })
+        Ok(DnsServer {
+            addr,
+            table,
+            server,
+        })
     }
 
+    /// Where the server listens (UDP and TCP).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+
+    /// Replaces both record sets of `name` (any case, trailing dot optional).
+    pub fn set(&self, name: &str, entry: Entry) {
+        self.lock().names.insert(key(name), entry);
+    }
+
+    /// Replaces the A records of `name` (created if new; AAAA records kept).
+    pub fn set_a(&self, name: &str, addrs: &[Ipv4Addr]) {
+        self.lock().names.entry(key(name)).or_default().a = addrs.to_vec();
+    }
+
+    /// Replaces the AAAA records of `name` (created if new; A records kept).
+    pub fn set_aaaa(&self, name: &str, addrs: &[Ipv6Addr]) {
+        self.lock().names.entry(key(name)).or_default().aaaa = addrs.to_vec();
+    }
+
+    /// Sets A and AAAA records from mixed addresses (both replaced).
+    pub fn set_addrs(&self, name: &str, addrs: &[IpAddr]) {
+        let mut entry = Entry::default();
+        for ip in addrs {
+            match ip {
+                IpAddr::V4(v4) => entry.a.push(*v4),
+                IpAddr::V6(v6) => entry.aaaa.push(*v6),
+            }
+        }
+        self.set(name, entry);
+    }
+
+    /// The name vanishes: NXDOMAIN for every type.
+    pub fn remove(&self, name: &str) {
+        self.lock().names.remove(&key(name));
+    }
+
+    /// The name stays but has no AAAA: NOERROR/NODATA for AAAA.
+    pub fn remove_aaaa(&self, name: &str) {
+        if let Some(entry) = self.lock().names.get_mut(&key(name)) {
+            entry.aaaa.clear();
+        }
+    }
+
+    /// The name stays but has no A: NOERROR/NODATA for A.
+    pub fn remove_a(&self, name: &str) {
+        if let Some(entry) = self.lock().names.get_mut(&key(name)) {
+            entry.a.clear();
+        }
+    }
+
+    /// Answer SERVFAIL for `name` (every type) while `on`; the records are kept.
+    pub fn set_servfail(&self, name: &str, on: bool) {
+        let mut table = self.lock();
+        if on {
+            table.servfail.insert(key(name));
+        } else {
+            table.servfail.remove(&key(name));
+        }
+    }
+
+    /// Queries received, in order: (name lowercased without the trailing dot, record type as
+    /// in `"A"`, `"AAAA"`), UDP and TCP alike. Empty unless started with `log_queries`.
+    pub fn queries(&self) -> Vec<(String, String)> {
+        self.lock().queries.clone().unwrap_or_default()
+    }
+
+    /// The record types asked for `name` (any case, trailing dot optional).
+    pub fn queries_for(&self, name: &str) -> Vec<String> {
+        let wanted = display(&key(name));
+        self.queries()
+            .into_iter()
+            .filter(|(n, _)| *n == wanted)
+            .map(|(_, t)| t)
+            .collect()
+    }
+
+    /// Forgets the query log.
+    pub fn clear_queries(&self) {
+        if let Some(log) = &mut self.lock().queries {
+            log.clear();
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        lock(&self.table)
+    }
 }
 
-impl Drop for SimDns {
+impl Drop for DnsServer {
     fn drop(&mut self) {
+        // Cancel the accept loops; dropping `server` (its JoinSet) aborts them all.
         self.server.shutdown_token().cancel();
     }
 }
 
 /// A UDP socket on `ip` and a TCP listener on the same port (a few tries: the port UDP got
 /// may be taken for TCP).
-async fn bind_pair(ip: Ipv4Addr) -> std::io::Result<(UdpSocket, TcpListener)> {
+async fn bind_pair(ip: Ipv4Addr) -> io::Result<(UdpSocket, TcpListener)> {
     let mut last = None;
     for _ in 0..20 {
         let udp = UdpSocket::bind(SocketAddr::from((ip, 0))).await?;
@@ -75,10 +193,14 @@ async fn bind_pair(ip: Ipv4Addr) -> std::io::Result<(UdpSocket, TcpListener)> {
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| std::io::Error::other("no port free for UDP and TCP")))
+    Err(last.unwrap_or_else(|| io::Error::other("no port free for both UDP and TCP")))
 }
 
-/// Lower case, absolute (trailing dot).
+fn lock(table: &Mutex<Table>) -> MutexGuard<'_, Table> {
+    table.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Table key: lower case, absolute (trailing dot).
 fn key(name: &str) -> String {
     let lower = name.to_ascii_lowercase();
     match lower.ends_with('.') {
@@ -87,47 +209,85 @@ fn key(name: &str) -> String {
     }
 }
 
-fn soa_record() -> Option<Record> {
-    let zone = Name::from_ascii(ZONE).ok()?;
-    let mname = Name::from_ascii("ns.sim.test.").ok()?;
-    let rname = Name::from_ascii("hostmaster.sim.test.").ok()?;
-    Some(Record::from_rdata(
-        zone,
+/// Log form: without the trailing dot.
+fn display(key: &str) -> String {
+    key.strip_suffix('.').unwrap_or(key).to_string()
+}
+
+fn soa_record(zone: &str) -> io::Result<Record> {
+    let name = |text: &str| {
+        Name::from_ascii(text)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{text}: {e}")))
+    };
+    Ok(Record::from_rdata(
+        name(zone)?,
         0,
-        RData::SOA(SOA::new(mname, rname, 1, 60, 60, 600, 0)),
+        RData::SOA(SOA::new(
+            name(&format!("ns.{zone}"))?,
+            name(&format!("hostmaster.{zone}"))?,
+            1,
+            60,
+            60,
+            600,
+            0,
+        )),
     ))
 }
 
+/// What to send back for one question.
 struct Answer {
     code: ResponseCode,
     answers: Vec<Record>,
     authority: Vec<Record>,
 }
 
+impl Answer {
+    fn code(code: ResponseCode) -> Answer {
+        Answer {
+            code,
+            answers: Vec::new(),
+            authority: Vec::new(),
+        }
+    }
+}
+
 struct Handler {
-    table: Arc<HashMap<String, Entry>>,
-    soa: Option<Record>,
+    table: Arc<Mutex<Table>>,
+    zone: String,
+    /// `.` + the zone: what every name inside it ends with.
+    suffix: String,
+    soa: Record,
 }
 
 impl Handler {
+    /// Logs the question and looks it up (the lock is never held across `.await`).
     fn answer(&self, qname: &Name, qtype: RecordType) -> Answer {
-        let name = key(&qname.to_ascii());
+        let key = key(&qname.to_ascii());
         let negative = |code| Answer {
-            code,
-            answers: Vec::new(),
-            authority: self.soa.iter().cloned().collect(),
+            authority: vec![self.soa.clone()],
+            ..Answer::code(code)
         };
-        if name != ZONE && !name.ends_with(".sim.test.") {
-            return Answer {
-                authority: Vec::new(),
-                ..negative(ResponseCode::Refused)
-            };
+        let mut table = lock(&self.table);
+        if let Some(log) = &mut table.queries {
+            log.push((display(&key), qtype.to_string()));
         }
-        let Some(entry) = self.table.get(&name) else {
-            return match name == ZONE {
-                true => negative(ResponseCode::NoError),
-                false => negative(ResponseCode::NXDomain),
-            };
+        if table.servfail.contains(&key) {
+            return Answer::code(ResponseCode::ServFail);
+        }
+        if key == self.zone {
+            if qtype == RecordType::SOA {
+                return Answer {
+                    answers: vec![self.soa.clone()],
+                    ..Answer::code(ResponseCode::NoError)
+                };
+            }
+            return negative(ResponseCode::NoError);
+        }
+        if !key.ends_with(&self.suffix) {
+            return Answer::code(ResponseCode::Refused);
+        }
+        let Some(entry) = table.names.get(&key) else {
+            return negative(ResponseCode::NXDomain);
         };
         let answers: Vec<Record> = match qtype {
             RecordType::A => entry
@@ -142,14 +302,13 @@ impl Handler {
                 .collect(),
             _ => Vec::new(),
         };
-        match answers.is_empty() {
+        if answers.is_empty() {
             // NODATA: the name exists without records of this type (an IPv4-only mirror).
-            true => negative(ResponseCode::NoError),
-            false => Answer {
-                code: ResponseCode::NoError,
-                answers,
-                authority: Vec::new(),
-            },
+            return negative(ResponseCode::NoError);
+        }
+        Answer {
+            answers,
+            ..Answer::code(ResponseCode::NoError)
         }
     }
 
@@ -158,29 +317,23 @@ impl Handler {
         metadata.authoritative = true;
         let builder = MessageResponseBuilder::from_message_request(request);
         let answer = match request.request_info() {
-            Err(_) => Answer {
-                code: ResponseCode::FormErr,
-                answers: Vec::new(),
-                authority: Vec::new(),
-            },
-            Ok(_) if request.metadata.op_code != OpCode::Query => Answer {
-                code: ResponseCode::NotImp,
-                answers: Vec::new(),
-                authority: Vec::new(),
-            },
+            Err(_) => Answer::code(ResponseCode::FormErr),
+            Ok(_) if request.metadata.op_code != OpCode::Query => {
+                Answer::code(ResponseCode::NotImp)
+            }
             Ok(info) => {
                 let question = info.query.original();
                 self.answer(question.name(), question.query_type())
             }
         };
         metadata.response_code = answer.code;
-        let none: &[Record] = &[];
+        let no_records: &[Record] = &[];
         let response = builder.build(
             metadata,
             answer.answers.iter(),
-            none.iter(),
+            no_records.iter(),
             answer.authority.iter(),
-            none.iter(),
+            no_records.iter(),
         );
         match reply.send_response(response).await {
             Ok(info) => info,

@@ -20,7 +20,7 @@ mod clock;
 pub mod config;
 mod control;
 pub mod demo;
-mod dns;
+pub mod dns;
 pub mod faults;
 mod network;
 pub mod repo;
@@ -133,7 +133,7 @@ pub struct Simulation {
     net: Arc<Network>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
-    _dns: dns::SimDns,
+    _dns: dns::DnsServer,
     control: SocketAddr,
     config_path: PathBuf,
     truth_path: PathBuf,

@@ -2,7 +2,7 @@
 //! listeners, the name server, the control address, the certificates and the generated
 //! configuration, then the tasks that run it all.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use super::config::{self, ConfigPlan};
 use super::control;
-use super::dns::{self, SimDns};
+use super::dns::{DnsServer, Entry, SIM_ZONE};
 use super::faults::{self, Rng};
 use super::network::{History, Network, RevisionNote, Site, Store, Timing};
 use super::repo::Revision;
@@ -250,24 +250,25 @@ async fn build(
         changed: Notify::new(),
     });
 
-    let table: HashMap<String, dns::Entry> = net
-        .mirrors
-        .iter()
-        .map(|m| {
-            let entry = dns::Entry {
-                a: vec![m.ipv4],
-                aaaa: if m.ipv6 {
-                    vec![Ipv6Addr::LOCALHOST]
-                } else {
-                    Vec::new()
-                },
-            };
-            (m.host.clone(), entry)
-        })
-        .collect();
-    let sim_dns = SimDns::start(DNS_IP, table)
+    let sim_dns = DnsServer::start(DNS_IP, SIM_ZONE, false)
         .await
         .map_err(io(format!("cannot start the name server on {DNS_IP}")))?;
+    // The table is fixed for the run: a broken IPv6 mirror keeps its AAAA record, which is
+    // the fault.
+    for m in &net.mirrors {
+        let aaaa = if m.ipv6 {
+            vec![Ipv6Addr::LOCALHOST]
+        } else {
+            Vec::new()
+        };
+        sim_dns.set(
+            &m.host,
+            Entry {
+                a: vec![m.ipv4],
+                aaaa,
+            },
+        );
+    }
     let control_listener = TcpListener::bind(SocketAddr::from((CONTROL_IP, 0)))
         .await
         .map_err(io(format!("cannot listen on {CONTROL_IP}")))?;
