@@ -5,7 +5,7 @@ pub mod snapshot;
 
 pub use snapshot::{
     EngineStats, FailureNote, FamilySnapshot, MirrorSnapshot, Phases, RepoVerdict, Snapshot,
-    UpstreamTarget, VERDICTS,
+    TargetName, UpstreamTarget, VERDICTS,
 };
 
 pub mod records;
