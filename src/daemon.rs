@@ -172,7 +172,10 @@ pub async fn run(
     .map(Arc::new);
     let records = load_records(&config);
     let now = unix_now();
-    let writer = StateWriter::new(config.clone(), records.clone(), now);
+    // The writer keeps the records (and their interner); the scheduler reads validators from
+    // a clone, which shares every mirror record until the writer folds a sweep into it.
+    let scheduler_records = records.clone();
+    let writer = StateWriter::new(config.clone(), records, now);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty(config.clone(), now)));
     let (events_tx, events_rx) = mpsc::channel(1024);
     let (config_tx, config_rx) = watch::channel(scheduler::InForce {
@@ -183,7 +186,7 @@ pub async fn run(
     let writer_task = tokio::spawn(writer_loop(writer, events_rx, snap_tx, engine_stop.clone()));
     let scheduler_task = tokio::spawn(scheduler::run(
         config_rx,
-        records,
+        scheduler_records,
         events_tx.clone(),
         engine_stop.clone(),
     ));

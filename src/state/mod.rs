@@ -8,6 +8,7 @@ pub use snapshot::{
     TargetName, UpstreamTarget, VERDICTS,
 };
 
+pub mod intern;
 pub mod records;
 pub mod writer;
 

@@ -216,6 +216,8 @@ impl StateWriter {
         }
         if self.all_dirty {
             self.last_full = now;
+            // Copies replaced since the last full rebuild may have left values unused.
+            self.records.purge_interned();
         }
         let config = self.config.clone();
         let mut mirrors = Vec::new();
