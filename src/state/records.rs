@@ -105,7 +105,60 @@ pub struct UpstreamRecord {
 #[serde(default)]
 pub struct MirrorRecord {
     pub health: MirrorHealth,
-    pub families: BTreeMap<IpFamily, FamilyRecord>,
+    pub families: Families,
+}
+
+/// The record of each IP family of a mirror (one or two): a small vector in family order
+/// (a map's node would be sized for eleven). In the state file, a JSON object.
+#[derive(Debug, Clone, Default)]
+pub struct Families(Vec<(IpFamily, FamilyRecord)>);
+
+impl Families {
+    pub fn get(&self, family: &IpFamily) -> Option<&FamilyRecord> {
+        self.0.iter().find(|(f, _)| f == family).map(|(_, r)| r)
+    }
+
+    pub fn get_mut(&mut self, family: &IpFamily) -> Option<&mut FamilyRecord> {
+        self.0.iter_mut().find(|(f, _)| f == family).map(|(_, r)| r)
+    }
+
+    /// The record of `family`, a new one if there was none.
+    pub fn get_or_default(&mut self, family: IpFamily) -> &mut FamilyRecord {
+        let i = match self.0.binary_search_by(|(f, _)| f.cmp(&family)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (family, FamilyRecord::default()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    /// In family order.
+    pub fn iter(&self) -> impl Iterator<Item = (&IpFamily, &FamilyRecord)> {
+        self.0.iter().map(|(f, r)| (f, r))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Families {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Families {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Families, D::Error> {
+        let map = BTreeMap::<IpFamily, FamilyRecord>::deserialize(deserializer)?;
+        Ok(Families(map.into_iter().collect()))
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -419,7 +472,7 @@ impl Records {
             .entry(report.mirror.clone())
             .or_default()
             .make_mut();
-        let family = mirror.families.entry(report.family).or_default();
+        let family = mirror.families.get_or_default(report.family);
         family.last_sweep = Some(report.started);
         family.absent = report.absent;
         let duration_seconds = report.duration.as_secs_f64();
@@ -654,7 +707,13 @@ mod tests {
     fn restored_records_share_repeated_values() {
         let text = serde_json::to_string(&written_before()).unwrap();
         let records: Records = serde_json::from_str(&text).unwrap();
-        let copies = |m: &str| &records.mirrors[m].families[&IpFamily::Ipv4].copies;
+        let copies = |m: &str| {
+            &records.mirrors[m]
+                .families
+                .get(&IpFamily::Ipv4)
+                .unwrap()
+                .copies
+        };
         let (a, b) = (copies("a"), copies("b"));
         assert_eq!(a.len(), 5);
         let keys: Vec<&String> = a.iter().map(|(k, _)| k).collect();

@@ -303,7 +303,7 @@ impl StateWriter {
     fn build_mirror(&self, mirror: &Mirror, now: i64) -> MirrorSnapshot {
         let record = self.records.mirrors.get(&mirror.name);
         let window = self.config.health.window;
-        let mut families = Vec::new();
+        let mut families = Vec::with_capacity(self.config.probe.ip_families.len());
         for &family in &self.config.probe.ip_families {
             let Some(record) = record else { break };
             let (Some(fr), Some(health)) =
@@ -316,34 +316,32 @@ impl StateWriter {
             }
             // `targets_for` is `targets` filtered, in the same order: walk the table along.
             let mut table = self.targets.iter();
-            let repos = self
-                .config
-                .layout
-                .targets_for(mirror)
-                .filter_map(|t| {
-                    let (name, dir) = table.find(|(n, _)| {
-                        n.version == t.version.name
-                            && n.repo == t.repo.name
-                            && n.arch == t.arch.as_str()
-                    })?;
-                    let history = self
-                        .records
-                        .upstream
-                        .get(dir)
-                        .map_or(&self.empty_history, |u| &u.history);
-                    let judged = match fr.copies.get(dir) {
-                        Some(copy) => verdict(history, &copy.as_copy(), now),
-                        // Never fetched: the sweep itself failed (DNS, connect) or has not run.
-                        None => crate::freshness::Verdict::Error {
-                            reason: fr
-                                .last_failure
-                                .as_ref()
-                                .map_or_else(|| "not fetched yet".into(), |n| n.reason.clone()),
-                        },
-                    };
-                    Some(RepoVerdict::for_target(name.clone(), judged))
-                })
-                .collect();
+            // Sized exactly: a filtered iterator would grow the vector by doubling, and the
+            // slack (up to half of it) would stay for the life of the snapshot.
+            let mut repos = Vec::with_capacity(self.config.layout.targets_for(mirror).count());
+            repos.extend(self.config.layout.targets_for(mirror).filter_map(|t| {
+                let (name, dir) = table.find(|(n, _)| {
+                    n.version == t.version.name
+                        && n.repo == t.repo.name
+                        && n.arch == t.arch.as_str()
+                })?;
+                let history = self
+                    .records
+                    .upstream
+                    .get(dir)
+                    .map_or(&self.empty_history, |u| &u.history);
+                let judged = match fr.copies.get(dir) {
+                    Some(copy) => verdict(history, &copy.as_copy(), now),
+                    // Never fetched: the sweep itself failed (DNS, connect) or has not run.
+                    None => crate::freshness::Verdict::Error {
+                        reason: fr
+                            .last_failure
+                            .as_ref()
+                            .map_or_else(|| "not fetched yet".into(), |n| n.reason.clone()),
+                    },
+                };
+                Some(RepoVerdict::for_target(name.clone(), judged))
+            }));
             let q = |q: f64| {
                 health
                     .latency_quantile(q, now, window)
