@@ -95,6 +95,9 @@ pub fn load_records(config: &Config) -> Records {
     }
 }
 
+/// Save `records` in the background. Callers pass a clone: cheap, since mirror records are
+/// shared until the writer next changes them (see [`Records`]), and the document is streamed
+/// to the file rather than built in memory.
 fn save(path: Option<&Path>, records: Records) -> Option<tokio::task::JoinHandle<()>> {
     let path = path?.to_path_buf();
     Some(tokio::task::spawn_blocking(move || {

@@ -266,11 +266,34 @@ pub struct LogEntry {
     pub at: i64,
     pub duration_seconds: f64,
     /// `ok`, `partial`, `failed` or `absent`.
-    pub result: String,
+    pub result: LogResult,
     pub files_ok: u32,
     pub files_failed: u32,
     pub reason: Option<String>,
     pub detail: Option<String>,
+}
+
+/// How a sweep went, in the log; written as `"ok"`, `"partial"`, `"failed"` or `"absent"`
+/// (a label, not a string per entry: 20 entries per mirror and family, twice with the
+/// snapshot's copy).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogResult {
+    Ok,
+    Partial,
+    Failed,
+    Absent,
+}
+
+impl LogResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogResult::Ok => "ok",
+            LogResult::Partial => "partial",
+            LogResult::Failed => "failed",
+            LogResult::Absent => "absent",
+        }
+    }
 }
 
 /// The last thing seen of one file on one mirror.
@@ -482,7 +505,7 @@ impl Records {
                 LogEntry {
                     at: report.started,
                     duration_seconds,
-                    result: "absent".into(),
+                    result: LogResult::Absent,
                     files_ok: 0,
                     files_failed: 0,
                     reason: None,
@@ -609,11 +632,10 @@ impl Records {
             at: report.started,
             duration_seconds,
             result: match &result {
-                SweepResult::Ok { .. } => "ok",
-                SweepResult::Partial { .. } => "partial",
-                SweepResult::Failed { .. } => "failed",
-            }
-            .into(),
+                SweepResult::Ok { .. } => LogResult::Ok,
+                SweepResult::Partial { .. } => LogResult::Partial,
+                SweepResult::Failed { .. } => LogResult::Failed,
+            },
             files_ok: ok,
             files_failed: failed,
             reason: first_failure.as_ref().map(|(r, _)| r.clone()),
@@ -678,7 +700,17 @@ mod tests {
         let family = serde_json::json!({
             "absent": false, "last_sweep": 1_700_000_000, "address": "127.0.0.1",
             "protocols": {"http": true}, "phases": null, "tls_not_after": null,
-            "last_failure": null, "time_file": null, "log": [],
+            "last_failure": null, "time_file": null,
+            "log": [
+                {"at": 1, "duration_seconds": 0.5, "result": "ok", "files_ok": 5,
+                 "files_failed": 0, "reason": null, "detail": null},
+                {"at": 2, "duration_seconds": 0.5, "result": "partial", "files_ok": 4,
+                 "files_failed": 1, "reason": "timeout", "detail": "no answer in 20s"},
+                {"at": 3, "duration_seconds": 0.0, "result": "absent", "files_ok": 0,
+                 "files_failed": 0, "reason": null, "detail": "no ipv6 address"},
+                {"at": 4, "duration_seconds": 1.0, "result": "failed", "files_ok": 0,
+                 "files_failed": 5, "reason": "connect", "detail": "refused"},
+            ],
             "copies": {
                 "9.8/BaseOS/x86_64/os/": copy(serde_json::json!(
                     {"kind": "fetched", "sha256": SHA, "timestamp": 1_699_000_000, "missing": []})),
