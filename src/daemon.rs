@@ -95,6 +95,9 @@ pub fn load_records(config: &Config) -> Records {
     }
 }
 
+/// Save `records` in the background. Callers pass a clone: cheap, since mirror records are
+/// shared until the writer next changes them (see [`Records`]), and the document is streamed
+/// to the file rather than built in memory.
 fn save(path: Option<&Path>, records: Records) -> Option<tokio::task::JoinHandle<()>> {
     let path = path?.to_path_buf();
     Some(tokio::task::spawn_blocking(move || {
@@ -172,7 +175,10 @@ pub async fn run(
     .map(Arc::new);
     let records = load_records(&config);
     let now = unix_now();
-    let writer = StateWriter::new(config.clone(), records.clone(), now);
+    // The writer keeps the records (and their interner); the scheduler reads validators from
+    // a clone, which shares every mirror record until the writer folds a sweep into it.
+    let scheduler_records = records.clone();
+    let writer = StateWriter::new(config.clone(), records, now);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty(config.clone(), now)));
     let (events_tx, events_rx) = mpsc::channel(1024);
     let (config_tx, config_rx) = watch::channel(scheduler::InForce {
@@ -183,7 +189,7 @@ pub async fn run(
     let writer_task = tokio::spawn(writer_loop(writer, events_rx, snap_tx, engine_stop.clone()));
     let scheduler_task = tokio::spawn(scheduler::run(
         config_rx,
-        records,
+        scheduler_records,
         events_tx.clone(),
         engine_stop.clone(),
     ));

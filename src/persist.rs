@@ -7,6 +7,9 @@
 //! then renamed over the target, and the directory is fsynced after the rename. A crash at any
 //! point therefore leaves either the old file or the new one, never a torn mix.
 //!
+//! Both directions stream: the document is serialized straight into the temporary file and
+//! read back with a streaming deserializer, never held in memory as a whole.
+//!
 //! Reading ([`load_or_set_aside`]) never stops the daemon: a missing file means a fresh start,
 //! and a file that cannot be used (truncated, garbage, an unknown format) is renamed to
 //! `<path>.corrupt-<now>` — kept for inspection, never deleted — and the daemon starts fresh.
@@ -70,10 +73,12 @@ struct Header {
     format: u64,
 }
 
-/// The envelope as read: `format` was checked through [`Header`], and `written_at` is there
-/// for people reading the file, so only the state is kept.
+/// The envelope as read in one streaming pass. `written_at` is there for people reading the
+/// file; `format` is checked after the pass, and when the pass fails, [`Header`] is read in
+/// a second pass to tell an unknown format from a damaged file.
 #[derive(Deserialize)]
 struct EnvelopeIn<T> {
+    format: u64,
     state: T,
 }
 
@@ -87,10 +92,6 @@ pub fn save_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), PersistEr
         written_at: unix_now(),
         state: value,
     };
-    // Serialize before touching the disk, so a serialization error leaves nothing behind.
-    let mut bytes = serde_json::to_vec(&envelope).map_err(PersistError::Serialize)?;
-    bytes.push(b'\n');
-
     let name = path.file_name().ok_or_else(|| PersistError::NotAFilePath {
         path: path.to_path_buf(),
     })?;
@@ -100,7 +101,9 @@ pub fn save_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), PersistEr
     tmp_name.push(format!(".tmp-{}", std::process::id()));
     let tmp = dir.join(tmp_name);
 
-    if let Err(err) = write_synced(&tmp, &bytes) {
+    // Serialized straight into the temporary file (the state of a large network is hundreds
+    // of megabytes of JSON: no copy of it in memory); on any error nothing is left behind.
+    if let Err(err) = write_synced(&tmp, &envelope) {
         // Best effort: the temporary file may not even exist (e.g. the directory is missing).
         let _ = std::fs::remove_file(&tmp);
         return Err(err);
@@ -123,36 +126,49 @@ pub fn save_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), PersistEr
 /// `now_unix` names the set-aside copy. Never panics and never fails: the worst case is a
 /// fresh start with the reason in [`Loaded::SetAside`].
 pub fn load_or_set_aside<T: DeserializeOwned>(path: &Path, now_unix: i64) -> Loaded<T> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
+    let file = match File::open(path) {
+        Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Loaded::Fresh,
-        // Unreadable (permissions, a directory in its place, an I/O error): keeping it where
-        // it is would fail the same way at every start and block every later save.
+        // Unreadable (permissions, an I/O error): keeping it where it is would fail the same
+        // way at every start and block every later save.
         Err(err) => return set_aside(path, now_unix, format!("cannot read: {err}")),
     };
-    match decode(&bytes) {
+    match decode(path, file) {
         Ok(state) => Loaded::Restored(state),
         Err(reason) => set_aside(path, now_unix, reason),
     }
 }
 
-/// The state in `bytes`, or why it cannot be used.
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let header: Header = serde_json::from_slice(bytes)
+/// The state in the file at `path` (opened as `file`), or why it cannot be used.
+///
+/// Read with a streaming deserializer: the file is never held in memory as a whole.
+fn decode<T: DeserializeOwned>(path: &Path, file: File) -> Result<T, String> {
+    let read = |file: File| io::BufReader::with_capacity(1 << 16, file);
+    let err = match serde_json::from_reader::<_, EnvelopeIn<T>>(read(file)) {
+        Ok(envelope) if envelope.format == FORMAT => return Ok(envelope.state),
+        Ok(envelope) => return Err(unknown_format(envelope.format)),
+        Err(err) => err,
+    };
+    if err.classify() == serde_json::error::Category::Io {
+        // A directory in its place, or an I/O error while reading.
+        return Err(format!("cannot read: {err}"));
+    }
+    // Why it failed: not an envelope at all, an unknown format, or a state of another shape.
+    // Only the header is kept in this second pass, so it costs time, not memory.
+    let file = File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let header: Header = serde_json::from_reader(read(file))
         .map_err(|err| format!("not a mirrorwatch state file ({}): {err}", describe(&err)))?;
     if header.format != FORMAT {
-        return Err(format!(
-            "unknown state file format {} (this build reads format {FORMAT})",
-            header.format
-        ));
+        return Err(unknown_format(header.format));
     }
-    let envelope: EnvelopeIn<T> = serde_json::from_slice(bytes).map_err(|err| {
-        format!(
-            "the state does not match this build ({}): {err}",
-            describe(&err)
-        )
-    })?;
-    Ok(envelope.state)
+    Err(format!(
+        "the state does not match this build ({}): {err}",
+        describe(&err)
+    ))
+}
+
+fn unknown_format(format: u64) -> String {
+    format!("unknown state file format {format} (this build reads format {FORMAT})")
 }
 
 /// A word on what kind of damage a JSON error points to, for the operator reading the log.
@@ -197,7 +213,7 @@ fn set_aside<T>(path: &Path, now_unix: i64, reason: String) -> Loaded<T> {
     }
 }
 
-fn write_synced(tmp: &Path, bytes: &[u8]) -> Result<(), PersistError> {
+fn write_synced<T: Serialize>(tmp: &Path, value: &T) -> Result<(), PersistError> {
     let io_err = |op: &'static str| {
         move |source| PersistError::Io {
             path: tmp.to_path_buf(),
@@ -205,13 +221,25 @@ fn write_synced(tmp: &Path, bytes: &[u8]) -> Result<(), PersistError> {
             source,
         }
     };
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true) // a leftover from a crashed process with the same pid
         .open(tmp)
         .map_err(io_err("create"))?;
-    file.write_all(bytes).map_err(io_err("write"))?;
+    let mut out = io::BufWriter::with_capacity(1 << 16, file);
+    serde_json::to_writer(&mut out, value).map_err(|e| match e.classify() {
+        serde_json::error::Category::Io => PersistError::Io {
+            path: tmp.to_path_buf(),
+            op: "write",
+            source: e.into(),
+        },
+        _ => PersistError::Serialize(e),
+    })?;
+    out.write_all(b"\n").map_err(io_err("write"))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| io_err("write")(e.into_error()))?;
     // The data must be on disk before the rename makes it visible under the real name.
     file.sync_all().map_err(io_err("fsync"))
 }

@@ -79,12 +79,12 @@ fn repos(offset: usize) -> Vec<RepoVerdict> {
     let mut out = Vec::new();
     for (i, repo) in ["baseos", "appstream"].into_iter().enumerate() {
         for (j, arch) in ["x86_64", "aarch64"].into_iter().enumerate() {
-            out.push(RepoVerdict {
-                version: "9.8".into(),
-                repo: repo.into(),
-                arch: arch.into(),
-                verdict: verdicts[(offset + 2 * i + j) % verdicts.len()].clone(),
-            });
+            out.push(RepoVerdict::new(
+                "9.8",
+                repo,
+                arch,
+                verdicts[(offset + 2 * i + j) % verdicts.len()].clone(),
+            ));
         }
     }
     out

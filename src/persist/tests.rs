@@ -240,3 +240,30 @@ fn a_serialization_error_writes_nothing() {
     assert!(matches!(err, PersistError::Serialize(_)), "{err}");
     assert!(names_in(dir.path()).is_empty());
 }
+
+#[test]
+fn a_directory_in_its_place_is_set_aside_as_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_path(&dir);
+    std::fs::create_dir(&path).unwrap();
+    match load_or_set_aside::<State>(&path, 3) {
+        Loaded::SetAside { moved_to, reason } => {
+            assert!(reason.starts_with("cannot read: "), "{reason}");
+            assert_eq!(moved_to, dir.path().join("state.json.corrupt-3"));
+        }
+        other => panic!("expected SetAside, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_large_state_round_trips_through_the_streaming_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = state_path(&dir);
+    let big = State {
+        versions: (0..20_000).map(|i| format!("v{i:08}")).collect(),
+        health: (0..5_000).map(|i| (format!("m{i}"), i)).collect(),
+    };
+    save_atomic(&path, &big).unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() > 1 << 16);
+    assert_eq!(load_or_set_aside::<State>(&path, 1), Loaded::Restored(big));
+}

@@ -5,9 +5,10 @@ pub mod snapshot;
 
 pub use snapshot::{
     EngineStats, FailureNote, FamilySnapshot, MirrorSnapshot, Phases, RepoVerdict, Snapshot,
-    UpstreamTarget, VERDICTS,
+    TargetName, UpstreamTarget, VERDICTS,
 };
 
+pub mod intern;
 pub mod records;
 pub mod writer;
 

@@ -5,9 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::intern::{Content, ContentId, Interner, Text};
 use super::snapshot::{FailureNote, Phases};
 use crate::config::settings::HealthSettings;
 use crate::config::{IpFamily, Protocol};
@@ -17,12 +19,78 @@ use crate::probe::sweep::{FileResult, Previous, SweepReport};
 use crate::probe::upstream::{UpstreamReport, UpstreamResult};
 
 /// Everything persisted.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+///
+/// Mirror records are shared (`Arc`, copied on write by the fold): cloning the records to
+/// save them in the background copies pointers, and only a mirror swept while the save runs
+/// is copied. Repeated values are interned (see [`super::intern`]).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Records {
     /// By target key (`9.8/BaseOS/x86_64/os/`).
     pub upstream: BTreeMap<String, UpstreamRecord>,
-    pub mirrors: BTreeMap<String, MirrorRecord>,
+    pub mirrors: BTreeMap<String, Shared<MirrorRecord>>,
+    #[serde(skip)]
+    interner: Interner,
+}
+
+/// What the state file holds; read with the interner installed (see [`Records`]'
+/// `Deserialize`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RecordsIn {
+    upstream: BTreeMap<String, UpstreamRecord>,
+    mirrors: BTreeMap<String, Shared<MirrorRecord>>,
+}
+
+impl<'de> Deserialize<'de> for Records {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Records, D::Error> {
+        let (read, interner) = Interner::deserializing(|| RecordsIn::deserialize(deserializer));
+        let read = read?;
+        Ok(Records {
+            upstream: read.upstream,
+            mirrors: read.mirrors,
+            interner,
+        })
+    }
+}
+
+/// A value shared between copies of the records, copied when written to while shared.
+#[derive(Debug, Default, PartialEq)]
+pub struct Shared<T>(Arc<T>);
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Shared<T> {
+        Shared(self.0.clone())
+    }
+}
+
+impl<T: Clone> Shared<T> {
+    pub fn new(value: T) -> Shared<T> {
+        Shared(Arc::new(value))
+    }
+
+    /// The value to change; a copy of it if anyone else holds it.
+    pub fn make_mut(&mut self) -> &mut T {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Serialize> Serialize for Shared<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Shared<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Shared<T>, D::Error> {
+        T::deserialize(deserializer).map(|v| Shared(Arc::new(v)))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,7 +105,60 @@ pub struct UpstreamRecord {
 #[serde(default)]
 pub struct MirrorRecord {
     pub health: MirrorHealth,
-    pub families: BTreeMap<IpFamily, FamilyRecord>,
+    pub families: Families,
+}
+
+/// The record of each IP family of a mirror (one or two): a small vector in family order
+/// (a map's node would be sized for eleven). In the state file, a JSON object.
+#[derive(Debug, Clone, Default)]
+pub struct Families(Vec<(IpFamily, FamilyRecord)>);
+
+impl Families {
+    pub fn get(&self, family: &IpFamily) -> Option<&FamilyRecord> {
+        self.0.iter().find(|(f, _)| f == family).map(|(_, r)| r)
+    }
+
+    pub fn get_mut(&mut self, family: &IpFamily) -> Option<&mut FamilyRecord> {
+        self.0.iter_mut().find(|(f, _)| f == family).map(|(_, r)| r)
+    }
+
+    /// The record of `family`, a new one if there was none.
+    pub fn get_or_default(&mut self, family: IpFamily) -> &mut FamilyRecord {
+        let i = match self.0.binary_search_by(|(f, _)| f.cmp(&family)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (family, FamilyRecord::default()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    /// In family order.
+    pub fn iter(&self) -> impl Iterator<Item = (&IpFamily, &FamilyRecord)> {
+        self.0.iter().map(|(f, r)| (f, r))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Families {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Families {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Families, D::Error> {
+        let map = BTreeMap::<IpFamily, FamilyRecord>::deserialize(deserializer)?;
+        Ok(Families(map.into_iter().collect()))
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -55,7 +176,85 @@ pub struct FamilyRecord {
     pub time_file: Option<i64>,
     /// The last sweeps, newest last (at most [`LOG_LENGTH`]).
     pub log: std::collections::VecDeque<LogEntry>,
-    pub copies: BTreeMap<String, CopyRecord>,
+    pub copies: Copies,
+}
+
+/// The last copy seen of each file, by target key: a vector sorted by key (a map's nodes
+/// would cost more than the records themselves). In the state file, a JSON object.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Copies(Vec<(Text, CopyRecord)>);
+
+impl Copies {
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&CopyRecord> {
+        self.position(key).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut CopyRecord> {
+        self.position(key).ok().map(|i| &mut self.0[i].1)
+    }
+
+    /// Set the copy of `key`, returning the one it replaces.
+    pub fn insert(&mut self, key: Text, copy: CopyRecord) -> Option<CopyRecord> {
+        match self.position(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, copy)),
+            Err(i) => {
+                self.0.insert(i, (key, copy));
+                None
+            }
+        }
+    }
+
+    /// In key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &CopyRecord)> {
+        self.0.iter().map(|(k, c)| (k.as_string(), c))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Copies {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, c)| (k.as_str(), c)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Copies {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Copies, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Copies;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of target keys to copies")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Copies, A::Error> {
+                let mut entries: Vec<(Text, CopyRecord)> =
+                    Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                // Sorted as written; a duplicate key keeps its last value, as a map would.
+                entries.reverse();
+                entries.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+                entries.dedup_by(|later, earlier| later.0 == earlier.0);
+                entries.shrink_to_fit();
+                Ok(Copies(entries))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
 }
 
 /// Sweeps remembered per (mirror, family) for the API's probe log.
@@ -67,55 +266,154 @@ pub struct LogEntry {
     pub at: i64,
     pub duration_seconds: f64,
     /// `ok`, `partial`, `failed` or `absent`.
-    pub result: String,
+    pub result: LogResult,
     pub files_ok: u32,
     pub files_failed: u32,
     pub reason: Option<String>,
     pub detail: Option<String>,
 }
 
+/// How a sweep went, in the log; written as `"ok"`, `"partial"`, `"failed"` or `"absent"`
+/// (a label, not a string per entry: 20 entries per mirror and family, twice with the
+/// snapshot's copy).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogResult {
+    Ok,
+    Partial,
+    Failed,
+    Absent,
+}
+
+impl LogResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogResult::Ok => "ok",
+            LogResult::Partial => "partial",
+            LogResult::Failed => "failed",
+            LogResult::Absent => "absent",
+        }
+    }
+}
+
 /// The last thing seen of one file on one mirror.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CopyRecord {
     pub seen: Seen,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
+    pub etag: Option<Text>,
+    pub last_modified: Option<Text>,
     pub at: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// In the state file: `{"kind": "fetched", "sha256": "<hex>", "timestamp": …, "missing": […]}`,
+/// `{"kind": "not_found"}` or `{"kind": "failed", "reason": …, "detail": …}`.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Seen {
     Fetched {
-        sha256: String,
-        timestamp: Option<i64>,
+        /// The hash and newest timestamp of the file.
+        content: Content,
         /// `None`: the data files were not checked.
-        missing: Option<Vec<String>>,
+        missing: Option<Box<[Text]>>,
     },
     NotFound,
     Failed {
-        reason: String,
-        detail: String,
+        reason: Text,
+        detail: Text,
     },
+}
+
+/// A sha256 written as lowercase hex without an allocation.
+struct Hex<'a>(&'a [u8; 32]);
+
+impl Serialize for Hex<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut buf).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(std::str::from_utf8(&buf).map_err(serde::ser::Error::custom)?)
+    }
+}
+
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum SeenOut<'a> {
+    Fetched {
+        sha256: Hex<'a>,
+        timestamp: Option<i64>,
+        missing: &'a Option<Box<[Text]>>,
+    },
+    NotFound,
+    Failed {
+        reason: &'a Text,
+        detail: &'a Text,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum SeenIn {
+    Fetched {
+        sha256: String,
+        timestamp: Option<i64>,
+        missing: Option<Box<[Text]>>,
+    },
+    NotFound,
+    Failed {
+        reason: Text,
+        detail: Text,
+    },
+}
+
+impl Serialize for Seen {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Seen::Fetched { content, missing } => SeenOut::Fetched {
+                sha256: Hex(&content.sha256),
+                timestamp: content.timestamp,
+                missing,
+            },
+            Seen::NotFound => SeenOut::NotFound,
+            Seen::Failed { reason, detail } => SeenOut::Failed { reason, detail },
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Seen {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Seen, D::Error> {
+        Ok(match SeenIn::deserialize(deserializer)? {
+            SeenIn::Fetched {
+                sha256,
+                timestamp,
+                missing,
+            } => Seen::Fetched {
+                content: Content::deserialized(ContentId::from_hex(&sha256, timestamp).map_err(
+                    |e| serde::de::Error::custom(format_args!("sha256 {sha256:?}: {e}")),
+                )?),
+                missing,
+            },
+            SeenIn::NotFound => Seen::NotFound,
+            SeenIn::Failed { reason, detail } => Seen::Failed { reason, detail },
+        })
+    }
 }
 
 impl CopyRecord {
     /// What the freshness module judges.
     pub fn as_copy(&self) -> MirrorCopy {
         match &self.seen {
-            Seen::Fetched {
-                sha256,
-                timestamp,
-                missing,
-            } => MirrorCopy::Fetched {
-                sha256: sha256.clone(),
-                timestamp: *timestamp,
-                data_files_ok: missing.as_ref().map(Vec::is_empty),
-                missing_files: missing.clone().unwrap_or_default(),
+            Seen::Fetched { content, missing } => MirrorCopy::Fetched {
+                sha256: content.sha256_hex(),
+                timestamp: content.timestamp,
+                data_files_ok: missing.as_ref().map(|m| m.is_empty()),
+                missing_files: missing
+                    .iter()
+                    .flat_map(|m| m.iter())
+                    .map(ToString::to_string)
+                    .collect(),
             },
             Seen::NotFound => MirrorCopy::NotFound,
             Seen::Failed { reason, .. } => MirrorCopy::Failed {
-                reason: reason.clone(),
+                reason: reason.to_string(),
             },
         }
     }
@@ -123,17 +421,15 @@ impl CopyRecord {
     /// Validators and hash for the next conditional GET.
     pub fn previous(&self) -> Previous {
         let (sha256, complete) = match &self.seen {
-            Seen::Fetched {
-                sha256, missing, ..
-            } => (
-                Some(sha256.clone()),
-                missing.as_ref().is_some_and(Vec::is_empty),
+            Seen::Fetched { content, missing } => (
+                Some(content.sha256_hex()),
+                missing.as_ref().is_some_and(|m| m.is_empty()),
             ),
             _ => (None, false),
         };
         Previous {
-            etag: self.etag.clone(),
-            last_modified: self.last_modified.clone(),
+            etag: self.etag.as_ref().map(ToString::to_string),
+            last_modified: self.last_modified.as_ref().map(ToString::to_string),
             sha256,
             complete,
         }
@@ -193,8 +489,13 @@ impl Records {
         report: SweepReport,
         settings: &HealthSettings,
     ) -> Option<crate::health::Transition> {
-        let mirror = self.mirrors.entry(report.mirror.clone()).or_default();
-        let family = mirror.families.entry(report.family).or_default();
+        let interner = &mut self.interner;
+        let mirror = self
+            .mirrors
+            .entry(report.mirror.clone())
+            .or_default()
+            .make_mut();
+        let family = mirror.families.get_or_default(report.family);
         family.last_sweep = Some(report.started);
         family.absent = report.absent;
         let duration_seconds = report.duration.as_secs_f64();
@@ -204,7 +505,7 @@ impl Records {
                 LogEntry {
                     at: report.started,
                     duration_seconds,
-                    result: "absent".into(),
+                    result: LogResult::Absent,
                     files_ok: 0,
                     files_failed: 0,
                     reason: None,
@@ -240,25 +541,42 @@ impl Records {
                     timestamp,
                     missing,
                     ..
-                } => {
-                    ok += 1;
-                    // An unchecked copy of a known hash keeps what the last check found.
-                    let missing = missing.or_else(|| match family.copies.get(&file.key) {
-                        Some(CopyRecord {
-                            seen:
-                                Seen::Fetched {
-                                    sha256: s, missing, ..
-                                },
-                            ..
-                        }) if *s == sha256 => missing.clone(),
-                        _ => None,
-                    });
-                    Seen::Fetched {
-                        sha256,
-                        timestamp,
-                        missing,
+                } => match ContentId::from_hex(&sha256, timestamp) {
+                    Ok(id) => {
+                        ok += 1;
+                        let content = interner.content(id);
+                        let missing = missing.map(|m| {
+                            m.into_iter()
+                                .map(|href| interner.text_owned(href))
+                                .collect::<Box<[Text]>>()
+                        });
+                        // An unchecked copy of a known hash keeps what the last check found.
+                        let missing = missing.or_else(|| match family.copies.get(&file.key) {
+                            Some(CopyRecord {
+                                seen:
+                                    Seen::Fetched {
+                                        content: c,
+                                        missing,
+                                    },
+                                ..
+                            }) if c.sha256 == content.sha256 => missing.clone(),
+                            _ => None,
+                        });
+                        Seen::Fetched { content, missing }
                     }
-                }
+                    // The prober hashes with sha2 and writes hex: never seen, but not a
+                    // reason to drop the file silently either.
+                    Err(e) => {
+                        failed += 1;
+                        let reason = crate::probe::FailureReason::Protocol.as_str();
+                        let detail = format!("sha256 {sha256:?} of {}: {e}", file.key);
+                        first_failure.get_or_insert((reason.to_string(), detail.clone()));
+                        Seen::Failed {
+                            reason: interner.text(reason),
+                            detail: interner.text_owned(detail),
+                        }
+                    }
+                },
                 FileResult::NotFound => {
                     failed += 1;
                     first_failure.get_or_insert((
@@ -271,17 +589,17 @@ impl Records {
                     failed += 1;
                     first_failure.get_or_insert((reason.as_str().to_string(), detail.clone()));
                     Seen::Failed {
-                        reason: reason.as_str().to_string(),
-                        detail,
+                        reason: interner.text(reason.as_str()),
+                        detail: interner.text_owned(detail),
                     }
                 }
             };
             family.copies.insert(
-                file.key,
+                interner.text_owned(file.key),
                 CopyRecord {
                     seen,
-                    etag: file.etag,
-                    last_modified: file.last_modified,
+                    etag: file.etag.map(|e| interner.text_owned(e)),
+                    last_modified: file.last_modified.map(|l| interner.text_owned(l)),
                     at: report.started,
                 },
             );
@@ -314,11 +632,10 @@ impl Records {
             at: report.started,
             duration_seconds,
             result: match &result {
-                SweepResult::Ok { .. } => "ok",
-                SweepResult::Partial { .. } => "partial",
-                SweepResult::Failed { .. } => "failed",
-            }
-            .into(),
+                SweepResult::Ok { .. } => LogResult::Ok,
+                SweepResult::Partial { .. } => LogResult::Partial,
+                SweepResult::Failed { .. } => LogResult::Failed,
+            },
             files_ok: ok,
             files_failed: failed,
             reason: first_failure.as_ref().map(|(r, _)| r.clone()),
@@ -337,6 +654,16 @@ impl Records {
             .record(report.family, &result, report.started, settings)
     }
 
+    /// Forget interned values no record holds any more (after copies were replaced).
+    pub fn purge_interned(&mut self) {
+        self.interner.purge();
+    }
+
+    /// Distinct interned values.
+    pub fn interned(&self) -> usize {
+        self.interner.len()
+    }
+
     /// Forget mirrors and upstream repos no longer configured, so that their series
     /// disappear and the state file does not grow with the past.
     pub fn retain(&mut self, config: &crate::config::Config) {
@@ -351,5 +678,103 @@ fn push_log(family: &mut FamilyRecord, entry: LogEntry) {
     family.log.push_back(entry);
     while family.log.len() > LOG_LENGTH {
         family.log.pop_front();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "5f2b0f3b2a1c8d4e6f7a8b9c0d1e2f30415263748596a7b8c9d0e1f203142536";
+
+    /// A state written by the build before interning: every kind of copy.
+    fn written_before() -> serde_json::Value {
+        let copy = |seen: serde_json::Value| {
+            serde_json::json!({
+                "seen": seen,
+                "etag": "\"691e5a00-1097\"",
+                "last_modified": "Thu, 20 Nov 2025 00:00:00 GMT",
+                "at": 1_700_000_000,
+            })
+        };
+        let family = serde_json::json!({
+            "absent": false, "last_sweep": 1_700_000_000, "address": "127.0.0.1",
+            "protocols": {"http": true}, "phases": null, "tls_not_after": null,
+            "last_failure": null, "time_file": null,
+            "log": [
+                {"at": 1, "duration_seconds": 0.5, "result": "ok", "files_ok": 5,
+                 "files_failed": 0, "reason": null, "detail": null},
+                {"at": 2, "duration_seconds": 0.5, "result": "partial", "files_ok": 4,
+                 "files_failed": 1, "reason": "timeout", "detail": "no answer in 20s"},
+                {"at": 3, "duration_seconds": 0.0, "result": "absent", "files_ok": 0,
+                 "files_failed": 0, "reason": null, "detail": "no ipv6 address"},
+                {"at": 4, "duration_seconds": 1.0, "result": "failed", "files_ok": 0,
+                 "files_failed": 5, "reason": "connect", "detail": "refused"},
+            ],
+            "copies": {
+                "9.8/BaseOS/x86_64/os/": copy(serde_json::json!(
+                    {"kind": "fetched", "sha256": SHA, "timestamp": 1_699_000_000, "missing": []})),
+                "9.8/AppStream/x86_64/os/": copy(serde_json::json!(
+                    {"kind": "fetched", "sha256": SHA, "timestamp": null, "missing": ["repodata/a.xml.gz"]})),
+                "9.8/CRB/x86_64/os/": copy(serde_json::json!(
+                    {"kind": "fetched", "sha256": SHA, "timestamp": 5, "missing": null})),
+                "9.8/extras/x86_64/os/": copy(serde_json::json!({"kind": "not_found"})),
+                "9.8/HA/x86_64/os/": copy(serde_json::json!(
+                    {"kind": "failed", "reason": "timeout", "detail": "no answer in 20s"})),
+            },
+        });
+        let mirror =
+            serde_json::json!({"health": MirrorHealth::default(), "families": {"ipv4": family}});
+        serde_json::json!({"upstream": {}, "mirrors": {"a": mirror.clone(), "b": mirror}})
+    }
+
+    #[test]
+    fn the_state_file_format_is_unchanged() {
+        let before = written_before();
+        let records: Records = serde_json::from_value(before.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&records).unwrap(), before);
+    }
+
+    #[test]
+    fn restored_records_share_repeated_values() {
+        let text = serde_json::to_string(&written_before()).unwrap();
+        let records: Records = serde_json::from_str(&text).unwrap();
+        let copies = |m: &str| {
+            &records.mirrors[m]
+                .families
+                .get(&IpFamily::Ipv4)
+                .unwrap()
+                .copies
+        };
+        let (a, b) = (copies("a"), copies("b"));
+        assert_eq!(a.len(), 5);
+        let keys: Vec<&String> = a.iter().map(|(k, _)| k).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "copies are kept in key order");
+        let etag = |c: &Copies| {
+            c.get("9.8/BaseOS/x86_64/os/")
+                .unwrap()
+                .etag
+                .clone()
+                .unwrap()
+        };
+        assert!(std::ptr::eq(etag(a).as_str(), etag(b).as_str()));
+        // Five keys; one etag, last-modified, missing href, reason and detail; and three
+        // contents (one hash, but the timestamp is interned with it).
+        assert_eq!(records.interned(), 5 + 5 + 3);
+        let previous = a.get("9.8/BaseOS/x86_64/os/").unwrap().previous();
+        assert_eq!(previous.sha256.as_deref(), Some(SHA));
+        assert!(previous.complete);
+        assert!(!a.get("9.8/CRB/x86_64/os/").unwrap().previous().complete);
+    }
+
+    #[test]
+    fn a_bad_hash_in_the_file_is_an_error_not_a_panic() {
+        let mut value = written_before();
+        value["mirrors"]["a"]["families"]["ipv4"]["copies"]["9.8/BaseOS/x86_64/os/"]["seen"]
+            ["sha256"] = "nothex".into();
+        let err = serde_json::from_value::<Records>(value).unwrap_err();
+        assert!(err.to_string().contains("nothex"), "{err}");
     }
 }

@@ -173,14 +173,14 @@ impl FamilySnapshot {
     ) -> impl Iterator<Item = &'a Verdict> + 'a {
         self.repos
             .iter()
-            .filter(move |r| r.version == version && r.repo == repo)
+            .filter(move |r| r.version() == version && r.repo() == repo)
             .map(|r| &r.verdict)
     }
 
     pub fn verdict(&self, version: &str, repo: &str, arch: &str) -> Option<&Verdict> {
         self.repos
             .iter()
-            .find(|r| r.version == version && r.repo == repo && r.arch == arch)
+            .find(|r| r.version() == version && r.repo() == repo && r.arch() == arch)
             .map(|r| &r.verdict)
     }
 }
@@ -195,13 +195,74 @@ pub const VERDICTS: [&str; 6] = [
     "error",
 ];
 
-/// The verdict for one (version, repo, arch) of one (mirror, family).
-#[derive(Debug, Clone, Serialize)]
-pub struct RepoVerdict {
+/// One (version, repo, arch) of the layout in force. The state writer makes one per target
+/// when a configuration comes into force and every verdict about that target shares it, so a
+/// verdict costs a pointer for its names instead of three strings.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct TargetName {
     pub version: String,
     pub repo: String,
     pub arch: String,
+}
+
+/// The verdict for one (version, repo, arch) of one (mirror, family). Serialized as
+/// `{"version": …, "repo": …, "arch": …, "verdict": {…}}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepoVerdict {
+    target: Arc<TargetName>,
     pub verdict: Verdict,
+}
+
+impl RepoVerdict {
+    /// A verdict about a shared target name (what the state writer builds).
+    pub fn for_target(target: Arc<TargetName>, verdict: Verdict) -> RepoVerdict {
+        RepoVerdict { target, verdict }
+    }
+
+    /// A verdict with its own copy of the names (for snapshots built by hand).
+    pub fn new(
+        version: impl Into<String>,
+        repo: impl Into<String>,
+        arch: impl Into<String>,
+        verdict: Verdict,
+    ) -> RepoVerdict {
+        RepoVerdict {
+            target: Arc::new(TargetName {
+                version: version.into(),
+                repo: repo.into(),
+                arch: arch.into(),
+            }),
+            verdict,
+        }
+    }
+
+    pub fn version(&self) -> &str {
+        &self.target.version
+    }
+
+    pub fn repo(&self) -> &str {
+        &self.target.repo
+    }
+
+    pub fn arch(&self) -> &str {
+        &self.target.arch
+    }
+
+    pub fn target(&self) -> &Arc<TargetName> {
+        &self.target
+    }
+}
+
+impl Serialize for RepoVerdict {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("RepoVerdict", 4)?;
+        s.serialize_field("version", self.version())?;
+        s.serialize_field("repo", self.repo())?;
+        s.serialize_field("arch", self.arch())?;
+        s.serialize_field("verdict", &self.verdict)?;
+        s.end()
+    }
 }
 
 /// Counters about the engine itself.

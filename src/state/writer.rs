@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::records::Records;
 use super::snapshot::{
-    EngineStats, FamilySnapshot, MirrorSnapshot, RepoVerdict, Snapshot, UpstreamTarget,
+    EngineStats, FamilySnapshot, MirrorSnapshot, RepoVerdict, Snapshot, TargetName, UpstreamTarget,
 };
 use crate::config::{Config, Mirror};
 use crate::freshness::{verdict, UpstreamHistory};
@@ -44,6 +44,25 @@ pub struct StateWriter {
     round_started: Option<i64>,
     round_swept: HashSet<(String, crate::config::IpFamily)>,
     empty_history: UpstreamHistory,
+    /// Every target of the layout in force, in [`crate::config::Layout::targets`] order:
+    /// its shared name (for verdicts) and its directory (the records' key).
+    targets: Vec<(Arc<TargetName>, String)>,
+}
+
+/// The target table of `config` (see [`StateWriter`]'s `targets`).
+fn target_table(config: &Config) -> Vec<(Arc<TargetName>, String)> {
+    config
+        .layout
+        .targets()
+        .map(|t| {
+            let name = TargetName {
+                version: t.version.name.clone(),
+                repo: t.repo.name.clone(),
+                arch: t.arch.as_str().to_string(),
+            };
+            (Arc::new(name), t.dir())
+        })
+        .collect()
 }
 
 /// How stale a lag figure in a published snapshot may be, at most.
@@ -60,6 +79,7 @@ impl StateWriter {
             ..EngineStats::default()
         };
         StateWriter {
+            targets: target_table(&config),
             config,
             records,
             stats,
@@ -145,6 +165,7 @@ impl StateWriter {
             }
             Event::Config(config) => {
                 self.records.retain(&config);
+                self.targets = target_table(&config);
                 self.config = config;
                 self.stats.config_reload_ok = true;
                 self.stats.config_reload_at = Some(now);
@@ -195,6 +216,8 @@ impl StateWriter {
         }
         if self.all_dirty {
             self.last_full = now;
+            // Copies replaced since the last full rebuild may have left values unused.
+            self.records.purge_interned();
         }
         let config = self.config.clone();
         let mut mirrors = Vec::new();
@@ -280,7 +303,7 @@ impl StateWriter {
     fn build_mirror(&self, mirror: &Mirror, now: i64) -> MirrorSnapshot {
         let record = self.records.mirrors.get(&mirror.name);
         let window = self.config.health.window;
-        let mut families = Vec::new();
+        let mut families = Vec::with_capacity(self.config.probe.ip_families.len());
         for &family in &self.config.probe.ip_families {
             let Some(record) = record else { break };
             let (Some(fr), Some(health)) =
@@ -291,35 +314,34 @@ impl StateWriter {
             if fr.absent {
                 continue;
             }
-            let repos = self
-                .config
-                .layout
-                .targets_for(mirror)
-                .map(|t| {
-                    let dir = t.dir();
-                    let history = self
-                        .records
-                        .upstream
-                        .get(&dir)
-                        .map_or(&self.empty_history, |u| &u.history);
-                    let judged = match fr.copies.get(&dir) {
-                        Some(copy) => verdict(history, &copy.as_copy(), now),
-                        // Never fetched: the sweep itself failed (DNS, connect) or has not run.
-                        None => crate::freshness::Verdict::Error {
-                            reason: fr
-                                .last_failure
-                                .as_ref()
-                                .map_or_else(|| "not fetched yet".into(), |n| n.reason.clone()),
-                        },
-                    };
-                    RepoVerdict {
-                        version: t.version.name.clone(),
-                        repo: t.repo.name.clone(),
-                        arch: t.arch.as_str().to_string(),
-                        verdict: judged,
-                    }
-                })
-                .collect();
+            // `targets_for` is `targets` filtered, in the same order: walk the table along.
+            let mut table = self.targets.iter();
+            // Sized exactly: a filtered iterator would grow the vector by doubling, and the
+            // slack (up to half of it) would stay for the life of the snapshot.
+            let mut repos = Vec::with_capacity(self.config.layout.targets_for(mirror).count());
+            repos.extend(self.config.layout.targets_for(mirror).filter_map(|t| {
+                let (name, dir) = table.find(|(n, _)| {
+                    n.version == t.version.name
+                        && n.repo == t.repo.name
+                        && n.arch == t.arch.as_str()
+                })?;
+                let history = self
+                    .records
+                    .upstream
+                    .get(dir)
+                    .map_or(&self.empty_history, |u| &u.history);
+                let judged = match fr.copies.get(dir) {
+                    Some(copy) => verdict(history, &copy.as_copy(), now),
+                    // Never fetched: the sweep itself failed (DNS, connect) or has not run.
+                    None => crate::freshness::Verdict::Error {
+                        reason: fr
+                            .last_failure
+                            .as_ref()
+                            .map_or_else(|| "not fetched yet".into(), |n| n.reason.clone()),
+                    },
+                };
+                Some(RepoVerdict::for_target(name.clone(), judged))
+            }));
             let q = |q: f64| {
                 health
                     .latency_quantile(q, now, window)

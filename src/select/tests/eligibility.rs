@@ -87,7 +87,7 @@ fn without_arch_every_carried_arch_must_qualify() {
     let mut nothing = with_verdict("nothing", "baseos", "x86_64", Verdict::Missing);
     for fam in &mut nothing.families {
         fam.repos
-            .retain(|r| r.repo != "baseos" || r.arch != "aarch64");
+            .retain(|r| r.repo() != "baseos" || r.arch() != "aarch64");
     }
     let snap = snapshot(
         config(&[], &yaml),

@@ -71,12 +71,7 @@ fn all(verdict: Verdict) -> Vec<RepoVerdict> {
     let mut repos = Vec::new();
     for repo in ["baseos", "appstream"] {
         for arch in ["x86_64", "aarch64"] {
-            repos.push(RepoVerdict {
-                version: "9.8".into(),
-                repo: repo.into(),
-                arch: arch.into(),
-                verdict: verdict.clone(),
-            });
+            repos.push(RepoVerdict::new("9.8", repo, arch, verdict.clone()));
         }
     }
     repos
@@ -136,7 +131,7 @@ fn with_verdict(name: &str, repo: &str, arch: &str, verdict: Verdict) -> MirrorS
     let mut m = healthy(name);
     for fam in &mut m.families {
         for copy in &mut fam.repos {
-            if copy.repo == repo && copy.arch == arch {
+            if copy.repo() == repo && copy.arch() == arch {
                 copy.verdict = verdict.clone();
             }
         }

@@ -314,9 +314,9 @@ fn family_series(f: &mut MirrorFamilies, snapshot: &Snapshot, mirror: &str, fs: 
             let labels = [
                 ("mirror", mirror),
                 ("family", family),
-                ("version", repo.version.as_str()),
-                ("repo", repo.repo.as_str()),
-                ("arch", repo.arch.as_str()),
+                ("version", repo.version()),
+                ("repo", repo.repo()),
+                ("arch", repo.arch()),
             ];
             if let Some(lag) = repo.verdict.lag_seconds() {
                 f.repo_lag.set(&labels, lag as f64);

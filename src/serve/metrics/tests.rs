@@ -29,12 +29,7 @@ fn config(per_repo: bool, vantage: &str) -> Arc<Config> {
 }
 
 fn repo(repo: &str, arch: &str, verdict: Verdict) -> RepoVerdict {
-    RepoVerdict {
-        version: "9.8".into(),
-        repo: repo.into(),
-        arch: arch.into(),
-        verdict,
-    }
+    RepoVerdict::new("9.8", repo, arch, verdict)
 }
 
 /// Up over IPv4: one current, one behind (stale: 50,000 s > 12 h), one incomplete copy.

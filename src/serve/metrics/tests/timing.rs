@@ -24,12 +24,12 @@ fn render_time_for_an_almalinux_sized_network() {
                     1 => Verdict::Missing,
                     _ => Verdict::Current,
                 };
-                RepoVerdict {
-                    version: "9.8".into(),
-                    repo: format!("repo{}", i / 8),
-                    arch: ["x86_64", "aarch64", "ppc64le", "s390x"][i % 4].into(),
+                RepoVerdict::new(
+                    "9.8",
+                    format!("repo{}", i / 8),
+                    ["x86_64", "aarch64", "ppc64le", "s390x"][i % 4],
                     verdict,
-                }
+                )
             })
             .collect();
         let mut snap = snapshot(config);
