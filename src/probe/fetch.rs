@@ -68,6 +68,7 @@ struct Inner {
     tls: Arc<ClientConfig>,
     resolver: DnsResolver,
     pool: Pool,
+    idle_timeout: Duration,
     user_agent: HeaderValue,
 }
 
@@ -96,6 +97,7 @@ impl Fetcher {
                 tls: client_config(&config.trust)?,
                 resolver: DnsResolver::new(&config.dns)?,
                 pool: Pool::new(config.max_idle_per_host, config.idle_timeout),
+                idle_timeout: config.idle_timeout,
                 user_agent,
             }),
         })
@@ -114,6 +116,18 @@ impl Fetcher {
     /// Closes every idle connection.
     pub fn close_idle(&self) {
         self.inner.pool.clear();
+    }
+
+    /// Closes the idle connections to `host` at `addr`: a sweep that will not come back
+    /// within the idle timeout gives its connections up rather than keep them (each holds
+    /// hyper's buffers and channels, about 30 KB) until they expire.
+    pub fn close_idle_to(&self, host: &str, addr: IpAddr) {
+        self.inner.pool.close_to(host, addr);
+    }
+
+    /// How long an idle connection is kept for reuse.
+    pub fn idle_timeout(&self) -> Duration {
+        self.inner.idle_timeout
     }
 
     /// Fetches `req.url` from `req.addr`, following redirects, within `req.limits`.
