@@ -280,10 +280,14 @@ impl Fetcher {
         timings: &mut Timings,
     ) -> Result<HopEnd, Failure> {
         let started = Instant::now();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let content_length =
-            header_str(&headers, header::CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
+        // The head is taken apart from the body, not copied: no header map per request.
+        let (head, body) = response.into_parts();
+        let status = head.status.as_u16();
+        let headers = head.headers;
+        let content_length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let cap = req.limits.max_body_bytes;
         let too_large = |detail: String| Failure::new(R::TooLarge, Phase::Transfer, detail);
         let location = header_str(&headers, header::LOCATION);
@@ -296,7 +300,7 @@ impl Fetcher {
                 "Content-Length {len} exceeds the cap of {cap} bytes"
             )));
         }
-        let read = read_body(response.into_body(), cap, deadline).await;
+        let read = read_body(body, cap, deadline).await;
         timings.transfer += started.elapsed();
         let mut complete = true;
         let body = match read {

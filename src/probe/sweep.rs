@@ -504,8 +504,20 @@ pub async fn sweep(
     started: i64,
 ) -> SweepReport {
     let clock = Instant::now();
-    // Whole sweeps wait here, before anything is allocated for them.
+    // Whole sweeps wait here, before anything is allocated for them. The sweep's own state
+    // (several KB: the fetches of the TIME file and of other protocols) is boxed only then,
+    // so that it is not part of every waiting (mirror, family) task.
     let _slot = ctx.sweeps.acquire().await.ok();
+    Box::pin(run_sweep(ctx, plan, previous, started, clock)).await
+}
+
+async fn run_sweep(
+    ctx: &SweepContext,
+    plan: &SweepPlan,
+    previous: &[Option<Validators>],
+    started: i64,
+    clock: Instant,
+) -> SweepReport {
     let mut report = SweepReport::new(plan, started);
     let Some(host) = plan.host() else {
         report.duration = clock.elapsed();
