@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, Config};
 use crate::geoip::{GeoIp, GeoIpError};
 use crate::persist::{self, Loaded};
-use crate::probe::sweep::{HostLimits, SweepContext};
+use crate::probe::sweep::{sweep_slots, HostLimits, SweepContext};
 use crate::probe::{DnsConfig, Fetcher, FetcherConfig, Limits, TrustConfig};
 use crate::scheduler::{self, unix_now};
 use crate::state::{Event, Records, Snapshot, StateWriter};
@@ -63,8 +63,11 @@ pub fn sweep_context(config: &Config) -> Result<SweepContext, StartError> {
         ..FetcherConfig::default()
     })?;
     Ok(SweepContext {
-        fetcher,
         global: Arc::new(Semaphore::new(p.concurrency as usize)),
+        sweeps: Arc::new(Semaphore::new(sweep_slots(
+            p.concurrency as usize,
+            p.per_host as usize,
+        ))),
         limits: Limits {
             connect_timeout: p.connect_timeout,
             total_timeout: p.timeout,
@@ -74,6 +77,8 @@ pub fn sweep_context(config: &Config) -> Result<SweepContext, StartError> {
         hosts: Arc::new(HostLimits::new(p.per_host as usize)),
         check_data_files: config.freshness.check_data_files,
         time_file: config.probe.time_file,
+        keep_connections: p.interval < fetcher.idle_timeout(),
+        fetcher,
     })
 }
 
@@ -273,14 +278,16 @@ pub async fn check_once(
         let ctx = ctx.clone();
         async move { crate::probe::upstream::poll(&ctx, &files, unix_now()).await }
     });
+    let planner = scheduler::Planner::new(config.clone());
     let mut tasks = tokio::task::JoinSet::new();
     for mirror in config.enabled_mirrors() {
         for &family in &config.probe.ip_families {
-            if let Some(plan) = scheduler::plan(&config, mirror, family, &Default::default()) {
+            if let Some(plan) = planner.plan(mirror, family) {
                 let ctx = ctx.clone();
-                tasks.spawn(
-                    async move { crate::probe::sweep::sweep(&ctx, &plan, unix_now()).await },
-                );
+                // Each sweep waits for a slot of `ctx.sweeps` before it allocates anything.
+                tasks.spawn(async move {
+                    crate::probe::sweep::sweep(&ctx, &plan, &[], unix_now()).await
+                });
             }
         }
     }

@@ -13,8 +13,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, IpFamily, Mirror, Protocol};
-use crate::probe::sweep::{sweep, FileResult, PlannedFile, Previous, SweepContext, SweepPlan};
+use crate::config::{Config, IpFamily, Mirror};
+use crate::probe::sweep::{
+    sweep, FileReport, FileResult, Previous, SweepContext, SweepPlan, Targets, Validators,
+};
 use crate::probe::upstream::{poll, UpstreamFile, UpstreamResult};
 use crate::state::{Event, Records};
 
@@ -25,52 +27,29 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// The sweep plan of `mirror` over `family`: `None` when it has no probed protocol.
-pub fn plan(
-    config: &Config,
-    mirror: &Mirror,
-    family: IpFamily,
-    previous: &HashMap<String, Previous>,
-) -> Option<SweepPlan> {
-    let protocols: Vec<Protocol> = config
-        .probe
-        .protocols
-        .iter()
-        .copied()
-        .filter(|p| mirror.address.for_protocol(*p).is_some())
-        .collect();
-    let (&primary, secondary) = protocols.split_first()?;
-    let files = config
-        .layout
-        .targets_for(mirror)
-        .map(|t| {
-            let urls = protocols
-                .iter()
-                .filter_map(|&p| {
-                    let base = mirror.base_url(t.version, p)?;
-                    Some((p, base.join(&t.repomd_path()).ok()?))
-                })
-                .collect();
-            let key = t.dir();
-            PlannedFile {
-                previous: previous.get(&key).cloned(),
-                key,
-                urls,
-            }
-        })
-        .filter(|f| f.urls.contains_key(&primary))
-        .collect();
-    Some(SweepPlan {
-        mirror: mirror.name.clone(),
-        family,
-        primary,
-        secondary: secondary.to_vec(),
-        files,
-        time_url: mirror
-            .address
-            .for_protocol(primary)
-            .and_then(|base| base.join("TIME").ok()),
-    })
+/// Builds the sweep plans of one configuration; the table of the layout's paths is made once
+/// and shared by every plan.
+pub struct Planner {
+    config: Arc<Config>,
+    targets: Arc<Targets>,
+}
+
+impl Planner {
+    pub fn new(config: Arc<Config>) -> Planner {
+        let targets = Arc::new(Targets::new(&config.layout));
+        Planner { config, targets }
+    }
+
+    /// The sweep plan of `mirror` over `family`: `None` when it has no probed protocol.
+    pub fn plan(&self, mirror: &Mirror, family: IpFamily) -> Option<SweepPlan> {
+        SweepPlan::new(
+            &self.targets,
+            &self.config.layout,
+            &self.config.probe.protocols,
+            mirror,
+            family,
+        )
+    }
 }
 
 /// Every distinct upstream repomd.xml of the layout.
@@ -96,53 +75,42 @@ pub fn upstream_files(config: &Config, previous: &HashMap<String, Previous>) -> 
         .collect()
 }
 
-/// Validators remembered from records loaded at start-up.
-fn previous_of(records: &Records, mirror: &str, family: IpFamily) -> HashMap<String, Previous> {
-    records
+/// Validators remembered from records loaded at start-up, in the order of `plan`'s files.
+fn previous_of(records: &Records, plan: &SweepPlan) -> Vec<Option<Validators>> {
+    let copies = records
         .mirrors
-        .get(mirror)
-        .and_then(|m| m.families.get(&family))
-        .map(|f| {
-            f.copies
-                .iter()
-                .map(|(k, c)| (k.clone(), c.previous()))
-                .collect()
+        .get(&plan.mirror)
+        .and_then(|m| m.families.get(&plan.family))
+        .map(|f| &f.copies);
+    plan.keys()
+        .map(|key| {
+            let copy = copies.and_then(|c| c.get(key))?;
+            Some(Validators::from(&copy.previous()))
         })
-        .unwrap_or_default()
+        .collect()
 }
 
-/// Update the validators after a sweep's file results.
-fn remember(
-    previous: &mut HashMap<String, Previous>,
-    key: &str,
-    result: &FileResult,
-    etag: &Option<String>,
-    last_modified: &Option<String>,
-) {
-    match result {
+/// Update the validators of one file after a sweep's result for it.
+fn remember(previous: &mut Option<Validators>, file: &FileReport) {
+    match &file.result {
         FileResult::Fetched {
             sha256, missing, ..
         } => {
-            let old = previous.get(key);
-            let same = old.and_then(|p| p.sha256.as_deref()) == Some(sha256.as_str());
+            let old = previous.as_ref();
+            let same = old.is_some_and(|p| p.same_sha256(sha256));
             let complete = match missing {
                 Some(m) => m.is_empty(),
-                None => same && old.is_some_and(|p| p.complete),
+                None => same && old.is_some_and(Validators::complete),
             };
-            previous.insert(
-                key.to_string(),
-                Previous {
-                    etag: etag.clone(),
-                    last_modified: last_modified.clone(),
-                    sha256: Some(sha256.clone()),
-                    complete,
-                },
-            );
+            *previous = Some(Validators::new(
+                file.etag.as_deref(),
+                file.last_modified.as_deref(),
+                Some(sha256),
+                complete,
+            ));
         }
         FileResult::NotModified => {}
-        FileResult::NotFound | FileResult::Failed { .. } => {
-            previous.remove(key);
-        }
+        FileResult::NotFound | FileResult::Failed { .. } => *previous = None,
     }
 }
 
@@ -163,19 +131,17 @@ async fn pause(d: Duration, shutdown: &CancellationToken) -> bool {
 
 async fn mirror_loop(
     ctx: SweepContext,
-    config: Arc<Config>,
-    mirror: Mirror,
-    family: IpFamily,
-    mut previous: HashMap<String, Previous>,
+    interval: Duration,
+    plan: SweepPlan,
+    mut previous: Vec<Option<Validators>>,
     events: mpsc::Sender<Event>,
     shutdown: CancellationToken,
 ) {
     // The first sweep comes soon (spread over at most 10 s, so that start-up is quick and not
     // a stampede); later ones keep that phase, one interval apart.
-    let interval = config.probe.interval;
     let first = interval
         .min(Duration::from_secs(10))
-        .mul_f64(phase(&mirror.name, family));
+        .mul_f64(phase(&plan.mirror, plan.family));
     if !pause(first, &shutdown).await {
         return;
     }
@@ -186,21 +152,13 @@ async fn mirror_loop(
             _ = ticker.tick() => {}
             _ = shutdown.cancelled() => return,
         }
-        let Some(plan) = plan(&config, &mirror, family, &previous) else {
-            return;
-        };
         let report = tokio::select! {
-            report = sweep(&ctx, &plan, unix_now()) => report,
+            report = sweep(&ctx, &plan, &previous, unix_now()) => report,
             _ = shutdown.cancelled() => return,
         };
-        for file in &report.files {
-            remember(
-                &mut previous,
-                &file.key,
-                &file.result,
-                &file.etag,
-                &file.last_modified,
-            );
+        // The report has one file per planned file, in plan order.
+        for (previous, file) in previous.iter_mut().zip(&report.files) {
+            remember(previous, file);
         }
         if events.send(Event::Sweep(Box::new(report))).await.is_err() {
             return;
@@ -311,6 +269,7 @@ pub async fn run(
             token.clone(),
         ));
         upstream = Some((token, handle));
+        let planner = Planner::new(config.clone());
         let mut wanted: HashSet<TaskKey> = HashSet::new();
         for mirror in config.enabled_mirrors() {
             for &family in &config.probe.ip_families {
@@ -327,12 +286,16 @@ pub async fn run(
                     token.cancel();
                 }
                 let token = shutdown.child_token();
-                let previous = previous_of(&records, &mirror.name, family);
+                // Built once for the life of the task: only a change of the mirror or of the
+                // configuration around it (which restarts the task) changes the plan.
+                let Some(plan) = planner.plan(mirror, family) else {
+                    continue;
+                };
+                let previous = previous_of(&records, &plan);
                 let handle = tokio::spawn(mirror_loop(
                     ctx.clone(),
-                    config.clone(),
-                    mirror.clone(),
-                    family,
+                    config.probe.interval,
+                    plan,
                     previous,
                     events.clone(),
                     token.clone(),

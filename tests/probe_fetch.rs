@@ -103,7 +103,8 @@ async fn get_200_exact_body_and_all_phases_measured() {
     assert!(!out.reused && out.redirects.is_empty() && out.tls.is_none());
     let seen = m.requests_for(FILE);
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].header("accept-encoding"), Some("identity"));
+    // No Accept-Encoding: identity is what servers send a client that lists no coding.
+    assert_eq!(seen[0].header("accept-encoding"), None);
     assert_eq!(seen[0].header("host"), Some(m.addr().to_string().as_str()));
 }
 
@@ -122,12 +123,29 @@ async fn conditional_get_gives_304_without_body_and_head_gives_size() {
         if_modified_since: modified.as_deref(),
         ..FetchRequest::get(&url, m.ip())
     };
-    for req in [by_etag, by_date] {
+    let both = FetchRequest {
+        if_none_match: etag.as_deref(),
+        if_modified_since: modified.as_deref(),
+        ..FetchRequest::get(&url, m.ip())
+    };
+    for req in [by_etag, by_date, both] {
         let out = f.fetch(&req).await;
         let r = ok(&out);
         assert!(r.is_not_modified(), "{r:?}");
         assert!(r.body.is_empty());
     }
+    // With an ETag only If-None-Match is sent (a server ignores If-Modified-Since beside it,
+    // RFC 9110 §13.1.3); a Last-Modified alone is sent as If-Modified-Since.
+    let seen = m.requests_for(FILE);
+    let sent = |i: usize| {
+        (
+            seen[i].header("if-none-match").map(str::to_string),
+            seen[i].header("if-modified-since").map(str::to_string),
+        )
+    };
+    assert_eq!(sent(1), (etag.clone(), None));
+    assert_eq!(sent(2), (None, modified.clone()));
+    assert_eq!(sent(3), (etag.clone(), None));
     let head = f.fetch(&FetchRequest::head(&url, m.ip())).await;
     let r = ok(&head);
     assert_eq!((r.status, r.content_length), (200, Some(BODY.len() as u64)));
@@ -137,7 +155,7 @@ async fn conditional_get_gives_304_without_body_and_head_gives_size() {
     let head = f.fetch(&FetchRequest::head(&url, m.ip())).await;
     assert_eq!(ok(&head).content_length, Some(3 * 1024 * 1024));
     let methods: Vec<_> = m.requests().iter().map(|r| r.method.clone()).collect();
-    assert_eq!(methods, ["GET", "GET", "GET", "HEAD", "HEAD"]);
+    assert_eq!(methods, ["GET", "GET", "GET", "GET", "HEAD", "HEAD"]);
 }
 
 #[tokio::test]

@@ -126,6 +126,12 @@ impl Pool {
         }
     }
 
+    /// Closes the idle connections to `host` at `addr` (any scheme and port).
+    pub fn close_to(&self, host: &str, addr: IpAddr) {
+        self.lock()
+            .retain(|key, _| !(key.addr == addr && key.host == host));
+    }
+
     /// Idle connections kept now (closed ones included until the next sweep).
     pub fn len(&self) -> usize {
         self.lock().values().map(Vec::len).sum()

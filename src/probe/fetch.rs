@@ -68,6 +68,7 @@ struct Inner {
     tls: Arc<ClientConfig>,
     resolver: DnsResolver,
     pool: Pool,
+    idle_timeout: Duration,
     user_agent: HeaderValue,
 }
 
@@ -96,6 +97,7 @@ impl Fetcher {
                 tls: client_config(&config.trust)?,
                 resolver: DnsResolver::new(&config.dns)?,
                 pool: Pool::new(config.max_idle_per_host, config.idle_timeout),
+                idle_timeout: config.idle_timeout,
                 user_agent,
             }),
         })
@@ -114,6 +116,18 @@ impl Fetcher {
     /// Closes every idle connection.
     pub fn close_idle(&self) {
         self.inner.pool.clear();
+    }
+
+    /// Closes the idle connections to `host` at `addr`: a sweep that will not come back
+    /// within the idle timeout gives its connections up rather than keep them (each holds
+    /// hyper's buffers and channels, about 30 KB) until they expire.
+    pub fn close_idle_to(&self, host: &str, addr: IpAddr) {
+        self.inner.pool.close_to(host, addr);
+    }
+
+    /// How long an idle connection is kept for reuse.
+    pub fn idle_timeout(&self) -> Duration {
+        self.inner.idle_timeout
     }
 
     /// Fetches `req.url` from `req.addr`, following redirects, within `req.limits`.
@@ -266,10 +280,14 @@ impl Fetcher {
         timings: &mut Timings,
     ) -> Result<HopEnd, Failure> {
         let started = Instant::now();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let content_length =
-            header_str(&headers, header::CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
+        // The head is taken apart from the body, not copied: no header map per request.
+        let (head, body) = response.into_parts();
+        let status = head.status.as_u16();
+        let headers = head.headers;
+        let content_length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
         let cap = req.limits.max_body_bytes;
         let too_large = |detail: String| Failure::new(R::TooLarge, Phase::Transfer, detail);
         let location = header_str(&headers, header::LOCATION);
@@ -282,7 +300,7 @@ impl Fetcher {
                 "Content-Length {len} exceeds the cap of {cap} bytes"
             )));
         }
-        let read = read_body(response.into_body(), cap, deadline).await;
+        let read = read_body(body, cap, deadline).await;
         timings.transfer += started.elapsed();
         let mut complete = true;
         let body = match read {

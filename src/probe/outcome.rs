@@ -61,7 +61,8 @@ pub struct FetchRequest<'a> {
     pub method: Method,
     /// Sent as `If-None-Match` (the ETag from the last 200, quotes included).
     pub if_none_match: Option<&'a str>,
-    /// Sent as `If-Modified-Since` (the `Last-Modified` from the last 200).
+    /// Sent as `If-Modified-Since` (the `Last-Modified` from the last 200), only when
+    /// `if_none_match` is `None` (a server ignores it beside `If-None-Match`).
     pub if_modified_since: Option<&'a str>,
     pub limits: Limits,
 }

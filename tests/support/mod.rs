@@ -20,7 +20,7 @@ use crate::kit::{FakeMirror, Network, RepoTree};
 use mirrorwatch::config::{Config, IpFamily};
 use mirrorwatch::freshness::Verdict;
 use mirrorwatch::health::State;
-use mirrorwatch::probe::sweep::{FileResult, Previous, SweepContext};
+use mirrorwatch::probe::sweep::{FileResult, Previous, SweepContext, Validators};
 use mirrorwatch::state::{Event, FamilySnapshot, Records, Snapshot, StateWriter};
 
 /// The two repository directories of the default layout (version 9.8, x86_64).
@@ -286,8 +286,13 @@ impl Engine {
     pub async fn sweep(&mut self, mirror: &str, now: i64) {
         let previous = self.previous.entry(mirror.to_string()).or_default();
         let m = self.config.mirror(mirror).unwrap();
-        let plan = mirrorwatch::scheduler::plan(&self.config, m, IpFamily::Ipv4, previous).unwrap();
-        let report = mirrorwatch::probe::sweep::sweep(&self.ctx, &plan, now).await;
+        let planner = mirrorwatch::scheduler::Planner::new(self.config.clone());
+        let plan = planner.plan(m, IpFamily::Ipv4).unwrap();
+        let validators: Vec<Option<Validators>> = plan
+            .keys()
+            .map(|k| previous.get(k).map(Validators::from))
+            .collect();
+        let report = mirrorwatch::probe::sweep::sweep(&self.ctx, &plan, &validators, now).await;
         for file in &report.files {
             match &file.result {
                 FileResult::Fetched {
