@@ -289,7 +289,7 @@ def main():
     add(f"| ceiling, cold requests | {fmt(wc['rps'] if wc else None)} req/s | `wrk -t2 -c64 -d{SECONDS(r)}s -s bench/sweep.lua -- … cold`: "
         f"the same GETs, and each HEAD as a headers-only `GET` with `If-None-Match: *` (wrk cannot read HEAD answers); "
         f"64 connections = `probe.concurrency`; non-2xx/3xx {wc['non2xx'] if wc else '?'} |")
-    add(f"| warm sweep: repomd.xml probes per second | {fmt(warm_pps)} | `serve` with `probe.interval: 2s` (always behind, so "
+    add(f"| warm sweep: repomd.xml probes per second | {fmt(warm_pps)} | `serve` with `probe.interval: {r.get('warm_interval', '?')}` (always behind, so "
         f"saturated), restored state, {fmt(warm_s, 1)} s window: Δ`mirrorwatch_probes_total` (all 304) |")
     add(f"| warm sweep: HTTP requests per second | {fmt(warm_rps)} | Δ nginx stub_status requests |")
     add(f"| warm sweep: CPU seconds per 1,000 probes | {fmt(warm_cpu_k, 3)} | Δ utime+stime of the daemon in `/proc/PID/stat`; "
