@@ -415,3 +415,60 @@ async fn one_sweep_of_a_healthy_mirror_reuses_its_connection() {
         }
     }
 }
+
+/// A mirror whose Kitten tree is on another host name (as `almalinux-kitten.osuosl.org` beside
+/// `cvo.almalinux.osuosl.org` in AlmaLinux's list) has those files fetched from that host's
+/// own address, not from the main host's.
+#[tokio::test]
+async fn a_module_tree_on_its_own_host_is_fetched_there() {
+    const MAIN: &str = "10.0/BaseOS/x86_64/os/";
+    const KITTEN: &str = "10-kitten/BaseOS/x86_64/os/";
+    let net = Network::start(2).await;
+    let (main, kitten) = (net.mirror(0), net.mirror(1));
+    net.upstream.serve_tree(MAIN, &tree());
+    net.upstream.serve_tree(KITTEN, &tree());
+    main.serve_tree(MAIN, &tree());
+    kitten.serve_tree(KITTEN, &tree());
+    let dns = FakeDns::start().await;
+    dns.set_addrs("main.test", &[main.ip()]);
+    dns.set_addrs("kitten.test", &[kitten.ip()]);
+    let upstream = net.upstream.base_url();
+    let text = format!(
+        "upstream:\n  urls: [\"{upstream}\"]\n  modules: {{kitten: [\"{upstream}\"]}}\n\
+         layout:\n  versions: [\"10.0\"]\n  arches: {{\"10\": [x86_64], \"10-kitten\": [x86_64]}}\n  \
+         modules: {{kitten: [\"10\"]}}\n  repos:\n    - {{name: baseos, path: BaseOS/$basearch/os/}}\n\
+         mirrors:\n  - name: split\n    address: {{http: \"{}\"}}\n    \
+         address_optional: {{kitten: {{http: \"{}\"}}}}\n\
+         probe:\n  dns_servers: [\"{}\"]\n  ip_families: [ipv4]\n  timeout: 2s\n  connect_timeout: 1s\n\
+         state:\n  path: state.json\n",
+        by_name("main.test", main),
+        by_name("kitten.test", kitten),
+        dns.addr()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mirrors.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let config = match mirrorwatch::config::load(&file) {
+        Ok(loaded) => Arc::new(loaded.config),
+        Err(e) => panic!("{e}\n---\n{text}"),
+    };
+    let snapshot = check(config).await;
+    let split = v4(&snapshot, "split");
+    assert_eq!(split.state, State::Up, "{split:?}");
+    assert_eq!(verdicts(&split), [Verdict::Current, Verdict::Current]);
+    let paths =
+        |m: &FakeMirror| -> Vec<String> { m.requests().into_iter().map(|r| r.path).collect() };
+    let kitten_file = format!("/{KITTEN}repodata/repomd.xml");
+    assert!(paths(kitten).contains(&kitten_file), "{:?}", paths(kitten));
+    assert!(!paths(main).iter().any(|p| p.starts_with("/10-kitten/")));
+    assert!(dns.queries_for("kitten.test").contains(&"A".to_string()));
+
+    // The Kitten host stops resolving: only its files fail, with the name in the reason.
+    dns.remove("kitten.test");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mirrors.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let snapshot = check(Arc::new(mirrorwatch::config::load(&file).unwrap().config)).await;
+    let split = v4(&snapshot, "split");
+    assert_eq!(verdicts(&split), [Verdict::Current, error("dns")]);
+}

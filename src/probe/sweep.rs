@@ -12,7 +12,7 @@
 //! sweep holds one of `ctx.sweeps` slots from start to end, so that only about
 //! `concurrency / per_host` sweeps have a working set (fetch tasks, results) at a time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -342,10 +342,23 @@ impl SweepPlan {
             .ok()
     }
 
-    /// The host every file of the sweep is fetched from: the first file's, over the
-    /// primary protocol.
+    /// The mirror's main host: the first file's, over the primary protocol. Its address is
+    /// the family's, and decides whether the family is absent.
     pub fn host(&self) -> Option<&str> {
         self.base(0, self.primary)?.host_str()
+    }
+
+    /// Every host name the files are on over the primary protocol (the main tree's and the
+    /// modules'), each once.
+    pub fn hosts(&self) -> Vec<&str> {
+        let mut hosts: Vec<&str> = self
+            .trees
+            .iter()
+            .filter_map(|tree| tree.get(&self.primary)?.host_str())
+            .collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        hosts
     }
 }
 
@@ -374,6 +387,18 @@ pub struct FileReport {
     pub result: FileResult,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+}
+
+impl FileReport {
+    /// A file that could not be fetched: no validators.
+    fn failed(key: String, result: FileResult) -> FileReport {
+        FileReport {
+            key,
+            result,
+            etag: None,
+            last_modified: None,
+        }
+    }
 }
 
 /// The outcome of one sweep.
@@ -539,7 +564,7 @@ async fn run_sweep(
         }
     };
     report.address = Some(addr);
-    let per_host = ctx.hosts.get(host);
+    let routes = routes(ctx, plan, host, addr).await;
     // `per_host` workers inside this task take the files in order, each waiting for its
     // permits before it starts a file: no task and no copy of the validators per file, and
     // no more fetch state than requests the sweep may have in flight.
@@ -554,16 +579,33 @@ async fn run_sweep(
             let Some(url) = plan.url(index, plan.primary) else {
                 continue;
             };
-            let _local = per_host.acquire().await.ok();
+            let Some(route) = url.host_str().and_then(|h| routes.get(h)) else {
+                continue;
+            };
+            let key = plan.key(index).unwrap_or_default().to_string();
+            let addr = match &route.addr {
+                Ok(addr) => *addr,
+                // A module tree on a host that does not resolve: its files fail, the
+                // others are judged as usual.
+                Err(failure) => {
+                    let result = FileResult::Failed {
+                        reason: failure.reason,
+                        detail: failure.detail.clone(),
+                    };
+                    done.push((index, FileReport::failed(key, result), None));
+                    continue;
+                }
+            };
+            let _local = route.limit.acquire().await.ok();
             let _global = ctx.global.acquire().await.ok();
             let previous = previous.get(index).and_then(Option::as_ref);
             let (mut file, stats) = fetch_file(ctx, previous, &url, addr).await;
-            file.key = plan.key(index).unwrap_or_default().to_string();
-            done.push((index, file, stats));
+            file.key = key;
+            done.push((index, file, Some(stats)));
         }
     };
     let workers = ctx.hosts.per_host().min(plan.len()).max(1);
-    let mut results: Vec<Option<(FileReport, FetchStats)>> = Vec::new();
+    let mut results: Vec<Option<(FileReport, Option<FetchStats>)>> = Vec::new();
     results.resize_with(plan.len(), || None);
     for (index, file, stats) in join_all((0..workers).map(|_| worker()).collect())
         .await
@@ -576,7 +618,7 @@ async fn run_sweep(
     }
     // The phases shown are those of a fetch that opened its own connection (connect and TLS
     // included), as a client arriving fresh would see them.
-    let stats = || results.iter().flatten().map(|(_, s)| s);
+    let stats = || results.iter().flatten().filter_map(|(_, s)| s.as_ref());
     let cold = stats().find(|s| !s.reused).or_else(|| stats().next());
     report.phases = cold.map(|s| {
         let mut phases = s.timings;
@@ -593,15 +635,13 @@ async fn run_sweep(
         .enumerate()
         .map(|(index, result)| match result {
             Some((file, _)) => file,
-            None => FileReport {
-                key: plan.key(index).unwrap_or_default().to_string(),
-                result: FileResult::Failed {
+            None => FileReport::failed(
+                plan.key(index).unwrap_or_default().to_string(),
+                FileResult::Failed {
                     reason: FailureReason::Protocol,
                     detail: "the fetch did not complete".into(),
                 },
-                etag: None,
-                last_modified: None,
-            },
+            ),
         })
         .collect();
     let answered = report
@@ -629,10 +669,57 @@ async fn run_sweep(
         report.protocols.insert(*protocol, up);
     }
     if !ctx.keep_connections {
-        ctx.fetcher.close_idle_to(host, addr);
+        for (host, route) in &routes {
+            if let Ok(addr) = route.addr {
+                ctx.fetcher.close_idle_to(host, addr);
+            }
+        }
     }
     report.duration = clock.elapsed();
     report
+}
+
+/// Where the files of one host name go: its address in the sweep's family (or why there is
+/// none) and its per-host cap.
+struct Route {
+    addr: Result<IpAddr, Failure>,
+    limit: Arc<Semaphore>,
+}
+
+/// A route for every host name the plan's files are on. The mirror's main host was resolved
+/// already (`host` at `addr`); a module tree may live on another name (AlmaLinux has
+/// `almalinux-kitten.mirror.example` beside `almalinux.mirror.example`), which gets its own
+/// lookup, so that its files are fetched from its own address.
+async fn routes<'p>(
+    ctx: &SweepContext,
+    plan: &'p SweepPlan,
+    host: &'p str,
+    addr: IpAddr,
+) -> HashMap<&'p str, Route> {
+    let mut routes = HashMap::new();
+    routes.insert(
+        host,
+        Route {
+            addr: Ok(addr),
+            limit: ctx.hosts.get(host),
+        },
+    );
+    for other in plan.hosts() {
+        if routes.contains_key(other) {
+            continue;
+        }
+        let addr = match resolve(&ctx.fetcher, other, plan.family).await.0 {
+            Ok(Some(addr)) => Ok(addr),
+            Ok(None) => Err(dns_failure(format!(
+                "{other}: no {} address",
+                plan.family.as_str()
+            ))),
+            Err(failure) => Err(failure),
+        };
+        let limit = ctx.hosts.get(other);
+        routes.insert(other, Route { addr, limit });
+    }
+    routes
 }
 
 /// The epoch AlmaLinux writes to `<mirror>/TIME` on every sync (an integer, maybe with a
