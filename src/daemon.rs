@@ -180,8 +180,9 @@ pub async fn run(
     .map(Arc::new);
     let records = load_records(&config);
     let now = unix_now();
-    // The writer keeps the records (and their interner); the scheduler reads validators from
-    // a clone, which shares every mirror record until the writer folds a sweep into it.
+    // The writer keeps the records (and their interner). The scheduler takes the upstream's
+    // validators from a clone (it shares every record, and is dropped at once); its mirror
+    // tasks ask the writer for theirs.
     let scheduler_records = records.clone();
     let writer = StateWriter::new(config.clone(), records, now);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty(config.clone(), now)));

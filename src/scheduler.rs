@@ -9,7 +9,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -75,19 +75,21 @@ pub fn upstream_files(config: &Config, previous: &HashMap<String, Previous>) -> 
         .collect()
 }
 
-/// Validators remembered from records loaded at start-up, in the order of `plan`'s files.
-fn previous_of(records: &Records, plan: &SweepPlan) -> Vec<Option<Validators>> {
-    let copies = records
-        .mirrors
-        .get(&plan.mirror)
-        .and_then(|m| m.families.get(&plan.family))
-        .map(|f| &f.copies);
-    plan.keys()
-        .map(|key| {
-            let copy = copies.and_then(|c| c.get(key))?;
-            Some(Validators::from(&copy.previous()))
-        })
-        .collect()
+/// The validators of `plan`'s files, in plan order, from the writer (which owns the records).
+/// `None` when the writer is gone: the daemon is stopping.
+async fn validators_of(
+    plan: &SweepPlan,
+    events: &mpsc::Sender<Event>,
+) -> Option<Vec<Option<Validators>>> {
+    let (reply, answer) = oneshot::channel();
+    let ask = Event::Validators {
+        mirror: plan.mirror.clone(),
+        family: plan.family,
+        keys: plan.keys().map(str::to_string).collect(),
+        reply,
+    };
+    events.send(ask).await.ok()?;
+    answer.await.ok()
 }
 
 /// Update the validators of one file after a sweep's result for it.
@@ -133,10 +135,16 @@ async fn mirror_loop(
     ctx: SweepContext,
     interval: Duration,
     plan: SweepPlan,
-    mut previous: Vec<Option<Validators>>,
     events: mpsc::Sender<Event>,
     shutdown: CancellationToken,
 ) {
+    let mut previous = tokio::select! {
+        previous = validators_of(&plan, &events) => match previous {
+            Some(previous) => previous,
+            None => return,
+        },
+        _ = shutdown.cancelled() => return,
+    };
     // The first sweep comes soon (spread over at most 10 s, so that start-up is quick and not
     // a stampede); later ones keep that phase, one interval apart.
     let first = interval
@@ -245,6 +253,8 @@ pub async fn run(
             ))
         })
         .collect();
+    // Mirror tasks ask the writer for their validators; nothing else is needed from these.
+    drop(records);
     let mut in_force: Option<Arc<Config>> = None;
     loop {
         let InForce { config, ctx } = configs.borrow_and_update().clone();
@@ -291,12 +301,10 @@ pub async fn run(
                 let Some(plan) = planner.plan(mirror, family) else {
                     continue;
                 };
-                let previous = previous_of(&records, &plan);
                 let handle = tokio::spawn(mirror_loop(
                     ctx.clone(),
                     config.probe.interval,
                     plan,
-                    previous,
                     events.clone(),
                     token.clone(),
                 ));

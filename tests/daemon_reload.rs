@@ -296,3 +296,25 @@ fn a_reloaded_timeout_applies_to_fetches() {
     });
     d.stop();
 }
+
+/// A reload that restarts every task (here: a new `probe.interval`) keeps each file's
+/// validators: the restarted task asks the writer for the latest ones, so its first sweep is
+/// conditional (304s, no data-file HEADs), not a first sweep all over again.
+#[test]
+fn a_restarted_task_keeps_its_validators() {
+    let setup = Setup::new(1);
+    let mut d = setup.start(&[("m0", 0)]);
+    wait_sweeps(&d, "m0", 1);
+    let mut cfg = setup.cfg(&[("m0", 0)]);
+    cfg.interval = "3s";
+    let before = setup.net.mirror(0).requests().len();
+    setup.reload(&mut d, &cfg.yaml());
+    wait_sweeps(&d, "m0", 1);
+    let after: Vec<_> = setup.net.mirror(0).requests()[before..].to_vec();
+    let repomd = format!("/{DIR}repodata/repomd.xml");
+    let gets: Vec<_> = after.iter().filter(|r| r.path == repomd).collect();
+    assert!(!gets.is_empty(), "{after:?}");
+    assert!(gets.iter().all(|r| r.not_modified), "{gets:?}");
+    assert!(after.iter().all(|r| r.method == "GET"), "{after:?}");
+    d.stop();
+}

@@ -15,7 +15,7 @@ use crate::config::settings::HealthSettings;
 use crate::config::{IpFamily, Protocol};
 use crate::freshness::{MirrorCopy, UpstreamHistory};
 use crate::health::{MirrorHealth, SweepResult};
-use crate::probe::sweep::{FileResult, Previous, SweepReport};
+use crate::probe::sweep::{FileResult, Previous, SweepReport, Validators};
 use crate::probe::upstream::{UpstreamReport, UpstreamResult};
 
 /// Everything persisted.
@@ -662,6 +662,27 @@ impl Records {
     /// Distinct interned values.
     pub fn interned(&self) -> usize {
         self.interner.len()
+    }
+
+    /// The validators of `mirror`'s files in `family`, one per key (in that order); `None`
+    /// for a file never read.
+    pub fn validators(
+        &self,
+        mirror: &str,
+        family: IpFamily,
+        keys: &[String],
+    ) -> Vec<Option<Validators>> {
+        let copies = self
+            .mirrors
+            .get(mirror)
+            .and_then(|m| m.families.get(&family))
+            .map(|f| &f.copies);
+        keys.iter()
+            .map(|key| {
+                let copy = copies.and_then(|c| c.get(key))?;
+                Some(Validators::from(&copy.previous()))
+            })
+            .collect()
     }
 
     /// Forget mirrors and upstream repos no longer configured, so that their series

@@ -9,10 +9,12 @@ use super::records::Records;
 use super::snapshot::{
     EngineStats, FamilySnapshot, MirrorSnapshot, RepoVerdict, Snapshot, TargetName, UpstreamTarget,
 };
-use crate::config::{Config, Mirror};
+use tokio::sync::oneshot;
+
+use crate::config::{Config, IpFamily, Mirror};
 use crate::freshness::{verdict, UpstreamHistory};
 use crate::health::score;
-use crate::probe::sweep::{FileResult, SweepReport};
+use crate::probe::sweep::{FileResult, SweepReport, Validators};
 use crate::probe::upstream::{UpstreamReport, UpstreamResult};
 
 /// Something that changes state.
@@ -24,6 +26,16 @@ pub enum Event {
     Config(Arc<Config>),
     /// A reload was attempted and failed; the old configuration stays.
     ReloadFailed,
+    /// A (mirror, family) task is starting: it asks for the conditional-GET validators the
+    /// records hold for its files (`keys`, in plan order). The writer, which owns the
+    /// records, answers, so that no second copy of them is kept and a task restarted by a
+    /// reload starts from the latest sweep, not from the state loaded at start-up.
+    Validators {
+        mirror: String,
+        family: IpFamily,
+        keys: Vec<String>,
+        reply: oneshot::Sender<Vec<Option<Validators>>>,
+    },
 }
 
 pub struct StateWriter {
@@ -171,6 +183,16 @@ impl StateWriter {
                 self.stats.config_reload_at = Some(now);
                 self.cache.clear();
                 self.all_dirty = true;
+            }
+            Event::Validators {
+                mirror,
+                family,
+                keys,
+                reply,
+            } => {
+                let validators = self.records.validators(&mirror, family, &keys);
+                // The task may have been cancelled meanwhile: nobody to answer.
+                let _ = reply.send(validators);
             }
             Event::ReloadFailed => {
                 self.stats.config_reload_ok = false;
