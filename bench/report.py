@@ -318,7 +318,7 @@ def main():
     add(f"`GET /mirrorlist/9/baseos?arch=x86_64` from `serve` (restored state, every mirror current, "
         f"`probe.interval: 1h` so no sweep runs meanwhile): {r.get('mirrorlist_lines', '?')} URLs, "
         f"{r.get('mirrorlist_bytes', '?')} bytes. Saturated: `wrk -t2 -c32 -d{SECONDS(r)}s --latency`. Below saturation: "
-        f"`wrk -t2 -c16` with bench/paced.lua pausing {r.get('paced_delay_ms', '?')} ms before each request, aiming at "
+        f"`wrk -t2 -c{r.get('paced_connections', '?')}` with bench/paced.lua pausing {r.get('paced_delay_ms', '?')} ms before each request, aiming at "
         f"half the saturated rate ({r.get('paced_target_rps', '?')} req/s); wrk is closed-loop, so its percentiles "
         f"are service times, not corrected for coordinated omission. Daemon CPU during the saturated run: "
         f"{fmt(num(r, 'mirrorlist_cpu'), 1)} s.")

@@ -257,12 +257,16 @@ wrk -t2 -c32 -d"${SECONDS_WRK}s" --latency "$SERVE_URL$ML" >"$W/wrk-mirrorlist.t
 c1=$(cpu_ticks $SERVE_PID)
 rec mirrorlist_cpu "$(echo "($c1 - $c0) / $TCK" | bc -l)"
 wrk -t2 -c32 -d"${SECONDS_WRK}s" --latency "http://127.0.0.1:$((PORT + 1))$ML" >"$W/wrk-static.txt"
-# Below saturation: both at half the rate mirrorwatch sustained, 16 connections pacing.
+# Below saturation: both at half the rate mirrorwatch sustained. wrk's pause is whole
+# milliseconds, so the rate is set by the number of connections, each pausing 2 ms before
+# each request (a little under 500 requests a second per connection).
 rate=$(awk '/^Requests\/sec/ {print int($2 / 2)}' "$W/wrk-mirrorlist.txt")
-delay=$(( 16 * 1000 / (rate > 0 ? rate : 1) ))
-rec paced_target_rps "$rate"; rec paced_delay_ms "$delay"
-wrk -t2 -c16 -d"${SECONDS_WRK}s" --latency -s "$HERE/paced.lua" "$SERVE_URL$ML" -- "$delay" >"$W/wrk-mirrorlist-paced.txt"
-wrk -t2 -c16 -d"${SECONDS_WRK}s" --latency -s "$HERE/paced.lua" "http://127.0.0.1:$((PORT + 1))$ML" -- "$delay" >"$W/wrk-static-paced.txt"
+delay=2
+conns=$(( rate * delay / 1000 ))
+[ "$conns" -ge 2 ] || conns=2
+rec paced_target_rps "$rate"; rec paced_delay_ms "$delay"; rec paced_connections "$conns"
+wrk -t2 -c"$conns" -d"${SECONDS_WRK}s" --latency -s "$HERE/paced.lua" "$SERVE_URL$ML" -- "$delay" >"$W/wrk-mirrorlist-paced.txt"
+wrk -t2 -c"$conns" -d"${SECONDS_WRK}s" --latency -s "$HERE/paced.lua" "http://127.0.0.1:$((PORT + 1))$ML" -- "$delay" >"$W/wrk-static-paced.txt"
 # /metrics: one warm-up, then 20 timed scrapes one after another.
 curl -s -o "$W/metrics.txt" "$SERVE_URL/metrics"
 for _ in $(seq 20); do
