@@ -343,7 +343,9 @@ def main():
             f"when it began to listen ({fmt(num(r, 'serve10k_listening_s'), 1)} s) |")
     else:
         add(f"| `serve`, 10,000 mirrors, restored state | {fmt(hwm10k / 1024 if hwm10k else None, 1)} MiB | "
-            f"{fmt(num(r, 'serve10k_requests'))} requests, swept in {r.get('serve10k_swept_s') or 'more than 240'} s |")
+            f"{fmt(num(r, 'serve10k_requests'))} requests, swept in {fmt(num(r, 'serve10k_swept_s'), 1) if r.get('serve10k_swept_s') else 'more than 240'} s; "
+            f"{fmt(num(r, 'serve10k_listening_hwm_kb', 0) / 1024, 1)} MiB when it began to listen "
+            f"({fmt(num(r, 'serve10k_listening_s'), 1)} s) |")
     add("")
 
     add("### `/metrics`")
