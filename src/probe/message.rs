@@ -14,11 +14,11 @@ use super::outcome::{Failure, FailureReason as R, FetchRequest, Phase};
 /// The request for one hop: origin-form target, `Host` from the URL, the conditional
 /// headers of `req`.
 ///
-/// No `Accept-Encoding` (nothing is ever decompressed): RFC 9110 §12.5.3 lets a server pick
-/// any coding then, but servers compress only for clients that list one (nginx, Apache and
-/// the usual CDNs do), and a compressed repomd.xml would fail to parse (`bad_xml`), not be
-/// misjudged. `If-Modified-Since` goes only without an ETag: a server ignores it beside
-/// `If-None-Match` (RFC 9110 §13.1.3), so it would be bytes for nothing.
+/// `Accept-Encoding: identity`, because nothing is ever decompressed (what arrives is what is
+/// counted against the cap and hashed): without the header RFC 9110 §12.5.3 lets a server
+/// pick any coding, and a CDN that gzips `text/xml` unasked would make a correct mirror's
+/// repomd.xml fail to parse. `If-Modified-Since` goes only without an ETag: a server ignores
+/// it beside `If-None-Match` (RFC 9110 §13.1.3), so it would be bytes for nothing.
 pub(crate) fn build_request(
     url: &Url,
     key: &ConnKey,
@@ -33,7 +33,8 @@ pub(crate) fn build_request(
         .method(req.method.as_str())
         .uri(&url[Position::BeforePath..Position::AfterQuery])
         .header(header::HOST, host)
-        .header(header::USER_AGENT, user_agent.clone());
+        .header(header::USER_AGENT, user_agent.clone())
+        .header(header::ACCEPT_ENCODING, "identity");
     match (req.if_none_match, req.if_modified_since) {
         (Some(etag), _) => builder = builder.header(header::IF_NONE_MATCH, etag),
         (None, Some(since)) => builder = builder.header(header::IF_MODIFIED_SINCE, since),
