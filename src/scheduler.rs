@@ -81,14 +81,16 @@ async fn validators_of(
     plan: &SweepPlan,
     events: &mpsc::Sender<Event>,
 ) -> Option<Vec<Option<Validators>>> {
+    // A place in the queue first, the question (136 keys) only then: at start-up thousands
+    // of tasks wait here at once, and they must not each hold their keys while they wait.
+    let permit = events.reserve().await.ok()?;
     let (reply, answer) = oneshot::channel();
-    let ask = Event::Validators {
+    permit.send(Event::Validators {
         mirror: plan.mirror.clone(),
         family: plan.family,
         keys: plan.keys().map(str::to_string).collect(),
         reply,
-    };
-    events.send(ask).await.ok()?;
+    });
     answer.await.ok()
 }
 
@@ -135,9 +137,16 @@ async fn mirror_loop(
     ctx: SweepContext,
     interval: Duration,
     plan: SweepPlan,
+    predecessor: Option<JoinHandle<()>>,
     events: mpsc::Sender<Event>,
     shutdown: CancellationToken,
 ) {
+    // The task this one replaces (after a reload) may still be handing in its last sweep:
+    // once it has ended, that report is in the queue ahead of the question below, so the
+    // validators answered include it.
+    if let Some(predecessor) = predecessor {
+        let _ = predecessor.await;
+    }
     let mut previous = tokio::select! {
         previous = validators_of(&plan, &events) => match previous {
             Some(previous) => previous,
@@ -292,9 +301,10 @@ pub async fn run(
                 if unchanged {
                     continue;
                 }
-                if let Some((_, token, _)) = tasks.remove(&key) {
+                let predecessor = tasks.remove(&key).map(|(_, token, handle)| {
                     token.cancel();
-                }
+                    handle
+                });
                 let token = shutdown.child_token();
                 // Built once for the life of the task: only a change of the mirror or of the
                 // configuration around it (which restarts the task) changes the plan.
@@ -305,6 +315,7 @@ pub async fn run(
                     ctx.clone(),
                     config.probe.interval,
                     plan,
+                    predecessor,
                     events.clone(),
                     token.clone(),
                 ));
