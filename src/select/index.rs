@@ -157,7 +157,16 @@ impl IndexCache {
             return index;
         }
         let index = Arc::new(Index::new(snapshot));
-        *held = Some((Arc::downgrade(snapshot), index.clone()));
+        // A request still answering from the previous snapshot, just after a newer one was
+        // published, gets an index of its own: it must not evict the newer snapshot's index,
+        // whose lists the requests after it are filling.
+        let newer_held = held
+            .as_ref()
+            .and_then(|(weak, _)| weak.upgrade())
+            .is_some_and(|h| h.generated_at > snapshot.generated_at);
+        if !newer_held {
+            *held = Some((Arc::downgrade(snapshot), index.clone()));
+        }
         index
     }
 }

@@ -272,8 +272,13 @@ fn the_index_is_per_snapshot() {
     // m0 loses its copy: the next snapshot must not be answered from the old index.
     let mut second = plain(12, &[]);
     second.mirrors[0] = Arc::new(with_verdict("m0", "baseos", "x86_64", Verdict::Missing));
+    second.generated_at = NOW + 1;
     let second = Arc::new(second);
     let index = cache.index_for(&second);
+    // A late request on the older snapshot gets its own index and leaves the newer one be.
+    let late = cache.index_for(&first);
+    assert!(!Arc::ptr_eq(&late, &index));
+    assert!(Arc::ptr_eq(&index, &cache.index_for(&second)), "kept");
     let w = want(&second, "baseos", Some(Arch::X86_64));
     for i in 0..50 {
         let picks = select_with(&index, &second, &w, &client(&format!("192.0.2.{i}")), NOW);
