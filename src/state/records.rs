@@ -385,11 +385,19 @@ impl<'de> Deserialize<'de> for Seen {
                 sha256,
                 timestamp,
                 missing,
-            } => Seen::Fetched {
-                content: Content::deserialized(ContentId::from_hex(&sha256, timestamp).map_err(
-                    |e| serde::de::Error::custom(format_args!("sha256 {sha256:?}: {e}")),
-                )?),
-                missing,
+            } => match ContentId::from_hex(&sha256, timestamp) {
+                Ok(id) => Seen::Fetched {
+                    content: Content::deserialized(id),
+                    missing,
+                },
+                // One damaged copy must not cost the whole state: it reads as a failed
+                // fetch, so the next sweep fetches that file in full.
+                Err(e) => Seen::Failed {
+                    reason: Text::new("state"),
+                    detail: Text::new(format!(
+                        "unreadable sha256 {sha256:?} in the state file: {e}"
+                    )),
+                },
             },
             SeenIn::NotFound => Seen::NotFound,
             SeenIn::Failed { reason, detail } => Seen::Failed { reason, detail },
@@ -791,11 +799,30 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_hash_in_the_file_is_an_error_not_a_panic() {
+    fn a_bad_hash_in_the_file_costs_that_copy_only() {
         let mut value = written_before();
         value["mirrors"]["a"]["families"]["ipv4"]["copies"]["9.8/BaseOS/x86_64/os/"]["seen"]
             ["sha256"] = "nothex".into();
-        let err = serde_json::from_value::<Records>(value).unwrap_err();
-        assert!(err.to_string().contains("nothex"), "{err}");
+        let records = serde_json::from_value::<Records>(value).unwrap();
+        let copies = |m: &str| {
+            &records.mirrors[m]
+                .families
+                .get(&IpFamily::Ipv4)
+                .unwrap()
+                .copies
+        };
+        let damaged = copies("a").get("9.8/BaseOS/x86_64/os/").unwrap();
+        match &damaged.seen {
+            Seen::Failed { reason, detail } => {
+                assert_eq!(reason.as_str(), "state");
+                assert!(detail.contains("nothex"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Read in full next time, not answered 304 from a hash nobody can vouch for.
+        assert!(damaged.previous().sha256.is_none());
+        assert_eq!(copies("a").len(), 5);
+        let intact = copies("b").get("9.8/BaseOS/x86_64/os/").unwrap();
+        assert_eq!(intact.previous().sha256.as_deref(), Some(SHA));
     }
 }
