@@ -757,6 +757,15 @@ mod tests {
         serde_json::json!({"upstream": {}, "mirrors": {"a": mirror.clone(), "b": mirror}})
     }
 
+    /// The IPv4 copies of mirror `m`.
+    fn ipv4_copies<'r>(records: &'r Records, m: &str) -> &'r Copies {
+        &records.mirrors[m]
+            .families
+            .get(&IpFamily::Ipv4)
+            .unwrap()
+            .copies
+    }
+
     #[test]
     fn the_state_file_format_is_unchanged() {
         let before = written_before();
@@ -768,13 +777,7 @@ mod tests {
     fn restored_records_share_repeated_values() {
         let text = serde_json::to_string(&written_before()).unwrap();
         let records: Records = serde_json::from_str(&text).unwrap();
-        let copies = |m: &str| {
-            &records.mirrors[m]
-                .families
-                .get(&IpFamily::Ipv4)
-                .unwrap()
-                .copies
-        };
+        let copies = |m: &str| ipv4_copies(&records, m);
         let (a, b) = (copies("a"), copies("b"));
         assert_eq!(a.len(), 5);
         let keys: Vec<&String> = a.iter().map(|(k, _)| k).collect();
@@ -804,13 +807,7 @@ mod tests {
         value["mirrors"]["a"]["families"]["ipv4"]["copies"]["9.8/BaseOS/x86_64/os/"]["seen"]
             ["sha256"] = "nothex".into();
         let records = serde_json::from_value::<Records>(value).unwrap();
-        let copies = |m: &str| {
-            &records.mirrors[m]
-                .families
-                .get(&IpFamily::Ipv4)
-                .unwrap()
-                .copies
-        };
+        let copies = |m: &str| ipv4_copies(&records, m);
         let damaged = copies("a").get("9.8/BaseOS/x86_64/os/").unwrap();
         match &damaged.seen {
             Seen::Failed { reason, detail } => {
