@@ -248,7 +248,16 @@ impl Layout {
     /// The targets `mirror` is expected to serve: module versions only where it has an address
     /// for that module, and only its repos when it is a partial mirror.
     pub fn targets_for<'a>(&'a self, mirror: &'a Mirror) -> impl Iterator<Item = Target<'a>> {
-        self.targets().filter(move |t| {
+        self.indexed_targets_for(mirror).map(|(_, t)| t)
+    }
+
+    /// [`Self::targets_for`], each with its position in [`Self::targets`]: what tables built
+    /// once per layout (paths, shared names) are indexed by.
+    pub fn indexed_targets_for<'a>(
+        &'a self,
+        mirror: &'a Mirror,
+    ) -> impl Iterator<Item = (usize, Target<'a>)> {
+        self.targets().enumerate().filter(move |(_, t)| {
             let module_ok = t
                 .version
                 .module

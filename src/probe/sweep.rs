@@ -259,18 +259,7 @@ impl SweepPlan {
         let mut modules: Vec<Option<&str>> = Vec::new();
         let mut trees: Vec<BTreeMap<Protocol, Url>> = Vec::new();
         let mut files = Vec::new();
-        // `targets_for` is `targets` filtered: walk both to number the mirror's targets.
-        let mut wanted = layout.targets_for(mirror).peekable();
-        for (index, t) in layout.targets().enumerate() {
-            let same = wanted.peek().is_some_and(|w| {
-                std::ptr::eq(w.version, t.version)
-                    && std::ptr::eq(w.repo, t.repo)
-                    && w.arch == t.arch
-            });
-            if !same {
-                continue;
-            }
-            wanted.next();
+        for (index, t) in layout.indexed_targets_for(mirror) {
             let module = t.version.module.as_deref();
             let tree = match modules.iter().position(|m| *m == module) {
                 Some(tree) => tree,

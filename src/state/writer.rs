@@ -336,17 +336,12 @@ impl StateWriter {
             if fr.absent {
                 continue;
             }
-            // `targets_for` is `targets` filtered, in the same order: walk the table along.
-            let mut table = self.targets.iter();
+            let layout = &self.config.layout;
             // Sized exactly: a filtered iterator would grow the vector by doubling, and the
             // slack (up to half of it) would stay for the life of the snapshot.
-            let mut repos = Vec::with_capacity(self.config.layout.targets_for(mirror).count());
-            repos.extend(self.config.layout.targets_for(mirror).filter_map(|t| {
-                let (name, dir) = table.find(|(n, _)| {
-                    n.version == t.version.name
-                        && n.repo == t.repo.name
-                        && n.arch == t.arch.as_str()
-                })?;
+            let mut repos = Vec::with_capacity(layout.targets_for(mirror).count());
+            repos.extend(layout.indexed_targets_for(mirror).filter_map(|(index, _)| {
+                let (name, dir) = self.targets.get(index)?;
                 let history = self
                     .records
                     .upstream
