@@ -166,13 +166,19 @@ pub struct Fingerprint {
 /// Fingerprint `bytes` (the raw file, exactly as served).
 pub fn fingerprint(bytes: &[u8]) -> Fingerprint {
     Fingerprint {
-        sha256: hex::encode(Sha256::digest(bytes)),
+        sha256: sha256_hex(bytes),
         sha512: hex::encode(Sha512::digest(bytes)),
         sha1: hex::encode(sha1::Sha1::digest(bytes)),
         md5: hex::encode(md5::Md5::digest(bytes)),
         // usize is at most 64 bits on every target Rust supports, so this never saturates.
         size: u64::try_from(bytes.len()).unwrap_or(u64::MAX),
     }
+}
+
+/// The sha256 of a file, lowercase hex: what identifies a mirror's copy (the other digests
+/// of [`fingerprint`] are for the upstream's metalink).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Parse a `repomd.xml` (the raw bytes as served; UTF-8, as createrepo_c writes it).

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use url::Url;
 
@@ -794,8 +793,8 @@ async fn fetch_file(
                 Ok(parsed) => {
                     // Only the sha256 identifies a mirror's copy: the other digests of
                     // `repomd::fingerprint` are for the upstream's metalink.
-                    let sha256 = hex::encode(Sha256::digest(&r.body));
-                    let size = r.body.len() as u64;
+                    let sha256 = repomd::sha256_hex(&r.body);
+                    let size = u64::try_from(r.body.len()).unwrap_or(u64::MAX);
                     // The body was parsed and hashed: it is not kept while data files are
                     // checked.
                     drop(r.body);
