@@ -125,21 +125,31 @@ impl Validators {
         sha256: Option<&str>,
         complete: bool,
     ) -> Validators {
+        let mut bytes = [0u8; 32];
+        let has_sha256 = sha256.is_some_and(|hex| hex::decode_to_slice(hex, &mut bytes).is_ok());
+        Validators::from_bytes(etag, last_modified, has_sha256.then_some(&bytes), complete)
+    }
+
+    /// [`Validators::new`] with the sha256 as the 32 bytes the records keep: no hex on the way.
+    pub fn from_bytes(
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+        sha256: Option<&[u8; 32]>,
+        complete: bool,
+    ) -> Validators {
         let (etag, has_etag) = (etag.unwrap_or_default(), etag.is_some());
         let mut text = String::with_capacity(etag.len() + last_modified.map_or(0, str::len));
         text.push_str(etag);
         text.push_str(last_modified.unwrap_or_default());
-        let mut bytes = [0u8; 32];
-        let has_sha256 = sha256.is_some_and(|hex| hex::decode_to_slice(hex, &mut bytes).is_ok());
         Validators {
             text: text.into_boxed_str(),
             // An ETag over 4 GiB cannot come through the body cap's headers.
             etag_len: u32::try_from(etag.len()).unwrap_or(u32::MAX),
             has_etag,
             has_last_modified: last_modified.is_some(),
-            has_sha256,
+            has_sha256: sha256.is_some(),
             complete,
-            sha256: bytes,
+            sha256: sha256.copied().unwrap_or_default(),
         }
     }
 

@@ -427,6 +427,23 @@ impl CopyRecord {
     }
 
     /// Validators and hash for the next conditional GET.
+    /// [`Self::previous`] in the compact form a sweep takes, straight from the stored hash.
+    pub fn validators(&self) -> Validators {
+        let (sha256, complete) = match &self.seen {
+            Seen::Fetched { content, missing } => (
+                Some(&content.sha256),
+                missing.as_ref().is_some_and(|m| m.is_empty()),
+            ),
+            _ => (None, false),
+        };
+        Validators::from_bytes(
+            self.etag.as_deref(),
+            self.last_modified.as_deref(),
+            sha256,
+            complete,
+        )
+    }
+
     pub fn previous(&self) -> Previous {
         let (sha256, complete) = match &self.seen {
             Seen::Fetched { content, missing } => (
@@ -686,10 +703,7 @@ impl Records {
             .and_then(|m| m.families.get(&family))
             .map(|f| &f.copies);
         keys.iter()
-            .map(|key| {
-                let copy = copies.and_then(|c| c.get(key))?;
-                Some(Validators::from(&copy.previous()))
-            })
+            .map(|key| Some(copies.and_then(|c| c.get(key))?.validators()))
             .collect()
     }
 
