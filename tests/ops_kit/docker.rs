@@ -123,10 +123,31 @@ fn files_under(rel: &str) -> Vec<String> {
     out
 }
 
-/// The newest `rust-version` of any locked dependency, as (major, minor).
+/// The platform this test runs on (`rustc -vV`'s `host:` line): the image is built on Linux
+/// too, and its build compiles only the dependencies of that platform.
+fn host_triple() -> String {
+    let out = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .to_string()
+}
+
+/// The newest `rust-version` of any locked dependency built for this platform, as
+/// (major, minor).
+///
+/// `--filter-platform` matters: without it cargo needs the manifests of every platform's
+/// dependencies (Windows-only crates included), which a machine that has only built this
+/// project never downloaded, so `--offline` would fail on a fresh machine.
 fn newest_rust_version() -> (u32, u32) {
     let out = std::process::Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", &host_triple()])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
