@@ -5,7 +5,7 @@
 //! (the fallback when a hash was never seen upstream, and the metalink's `mm0:timestamp`)
 //! and the list of data files a client will download (the partial-sync check).
 //!
-//! The parser reads what createrepo_c writes (see `docs/COMPAT.md`) and is deliberately
+//! The parser reads what createrepo_c writes (see `docs/formats.md`) and is deliberately
 //! tolerant of what does not matter to us (namespaces and prefixes, unknown elements such
 //! as `<tags>` or zchunk's `<header-checksum>`, decimals in timestamps) and strict about
 //! what does: the document must be well-formed, rooted at `repomd`, complete, and every
