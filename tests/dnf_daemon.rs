@@ -5,7 +5,7 @@
 //! repomd.xml changed after our metalink was issued is refused by dnf's hash check; once the
 //! daemon re-probes, such a mirror is `unknown` and no longer offered.
 //!
-//! dnf runs isolated as `tests/dnf/mod.rs` runs it (own config, installroot, reposdir,
+//! dnf runs isolated as `tests/common/dnf/mod.rs` runs it (own config, installroot, reposdir,
 //! cachedir, no plugins, no proxy) and its loopback guard fails the test if the repo file or
 //! librepo's log names any address that is not loopback. The daemon resolves nothing
 //! (`probe.dns_servers: ["127.0.0.1:1"]`, IP-literal URLs) and keeps its state in a tempdir.

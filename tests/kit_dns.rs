@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The kit's DNS server (`fakemirrors::dns::FakeDns`) against the crate's own resolver:
+//! The fake name server (`fakemirrors::dns::FakeDns`) against the daemon's own resolver:
 //! A and AAAA answers, NODATA, NXDOMAIN, SERVFAIL and REFUSED as the prober
 //! classifies them, no caching anywhere, the query log, TCP as well as UDP, and
 //! a fetch of a fake mirror by host name through it. Loopback only.

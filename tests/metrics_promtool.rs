@@ -8,7 +8,6 @@
 //! `MIRRORWATCH_SKIP_PROMTOOL=1` to skip it knowingly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-// `support` needs the kit; only `common::promtool` is used here.
 mod common;
 
 use std::collections::BTreeMap;
