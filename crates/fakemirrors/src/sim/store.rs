@@ -6,15 +6,13 @@ use std::collections::HashMap;
 
 use super::layout::Layout;
 
-/// One repository directory of the layout, on one tree.
+/// One repository directory of the layout, on its tree.
 #[derive(Debug, Clone)]
 pub struct Dir {
     /// `9.8/BaseOS/x86_64/os/`: mirrorwatch's key for it.
     pub key: String,
     /// `almalinux`, or `almalinux-<module>` for a module version.
     pub tree: String,
-    pub version: String,
-    pub repo: String,
     pub module: Option<String>,
 }
 
@@ -61,8 +59,6 @@ impl Store {
             dirs.push(Dir {
                 key,
                 tree,
-                version: dir.version.clone(),
-                repo: dir.repo.clone(),
                 module: dir.module.clone(),
             });
         }
