@@ -19,8 +19,9 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-bookworm AS build
 WORKDIR /src
 # Only what the build needs (.dockerignore keeps everything else out of the context).
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock mirrors.yaml ./
 COPY src ./src
+COPY crates ./crates
 # The registry and target/ are BuildKit caches, so the binary is copied out in this step.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \

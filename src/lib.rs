@@ -17,7 +17,6 @@ pub mod repomd;
 pub mod scheduler;
 pub mod select;
 pub mod serve;
-pub mod simulate;
 pub mod state;
 
 pub use daemon::run;

@@ -3,12 +3,10 @@
 //! or JSON with `--json`; `--mirror` narrows the report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod kit;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use kit::{Network, RepoTree};
+use fakemirrors::{Network, RepoTree};
 
 fn write_config(dir: &Path, net: &Network) -> PathBuf {
     let mut text = format!(

@@ -6,13 +6,13 @@
 //! layout is probed on mirrors whose entries did not change. Ignored tests show bugs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod daemon;
-mod kit;
+mod common;
 
+use common::binary;
 use std::path::{Path, PathBuf};
 
-use daemon::{read_state, wait_until, write_atomic, Cfg, Daemon, Scrape, DIR};
-use kit::{Behaviour, Network, RepoTree};
+use binary::{read_state, wait_until, write_atomic, Cfg, Daemon, Scrape, DIR};
+use fakemirrors::{Behaviour, Network, RepoTree};
 
 const APPSTREAM: &str = "9.8/AppStream/x86_64/os/";
 const RELOAD_OK: &str = "mirrorwatch_config_last_reload_successful";
@@ -31,7 +31,7 @@ struct Setup {
 
 impl Setup {
     fn new(mirrors: usize) -> Setup {
-        let rt = daemon::runtime();
+        let rt = binary::runtime();
         let net = rt.block_on(Network::start(mirrors));
         net.publish(DIR, &RepoTree::new(1_700_000_000, "baseos"));
         let dir = tempfile::tempdir().unwrap();
@@ -270,7 +270,7 @@ fn readiness_survives_a_reload_that_adds_a_mirror() {
 
 /// Probe settings changed by a reload apply to the fetches: the fetcher and its limits
 /// (`probe.timeout`, `connect_timeout`, `dns_servers`, `per_host`, `concurrency`, ...) are
-/// built once at start (`daemon::sweep_context`) and handed to every restarted task.
+/// built once at start (`binary::sweep_context`) and handed to every restarted task.
 #[test]
 fn a_reloaded_timeout_applies_to_fetches() {
     let setup = Setup::new(1);

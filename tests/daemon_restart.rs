@@ -5,14 +5,13 @@
 //! over SIGKILL. Ignored tests show bugs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod daemon;
-mod kit;
-mod support;
+mod common;
 
+use common::binary;
 use std::path::Path;
 
-use daemon::{read_state, saved_last_sweep, wait_until, Cfg, Daemon, DIR};
-use kit::{Behaviour, Network, RepoTree};
+use binary::{read_state, saved_last_sweep, wait_until, Cfg, Daemon, DIR};
+use fakemirrors::{Behaviour, Network, RepoTree};
 
 const UPSTREAM: [(&str, &str); 3] = [("version", "9.8"), ("repo", "baseos"), ("arch", "x86_64")];
 
@@ -45,7 +44,7 @@ struct Setup {
 
 impl Setup {
     fn new(mirrors: usize, tree: &RepoTree) -> Setup {
-        let rt = daemon::runtime();
+        let rt = binary::runtime();
         let net = rt.block_on(Network::start(mirrors));
         net.publish(DIR, tree);
         let dir = tempfile::tempdir().unwrap();
@@ -117,7 +116,7 @@ fn ready_after_the_first_sweep_then_metrics_for_every_mirror() {
     s.expect("mirrorwatch_upstream_up", &UPSTREAM, 1.0);
     s.expect("mirrorwatch_mirrors", &[("state", "up")], 2.0);
     assert!(s.value("mirrorwatch_sweeps_total", &[]).unwrap() >= 2.0);
-    support::promtool::check("/metrics", &s.0);
+    common::promtool::check("/metrics", &s.0);
     d.stop();
 }
 
@@ -335,7 +334,7 @@ fn the_state_file_is_never_torn_by_overlapping_saves() {
     let state = setup.cfg.state.clone();
     let mut d = setup.start();
     d.wait_ready();
-    let deadline = std::time::Instant::now() + daemon::DEADLINE;
+    let deadline = std::time::Instant::now() + binary::DEADLINE;
     let mut reads = 0;
     while reads < 20_000 {
         assert!(std::time::Instant::now() < deadline, "only {reads} reads");

@@ -12,12 +12,13 @@
 //! annotations.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod kit;
-mod prom;
+mod common;
 
-use kit::{MirrorOptions, Network, RepoTree, TestCa, TlsMode};
-use prom::mirrorwatch::{Config, Instance, DIR};
-use prom::{repo_file, Prometheus};
+use common::daemon::Daemon;
+use common::prometheus;
+use common::scraped::{Config, DIR};
+use fakemirrors::{MirrorOptions, Network, RepoTree, TestCa, TlsMode};
+use prometheus::{repo_file, Prometheus};
 use serde_json::Value;
 
 const RATE_INTERVAL: &str = "1m";
@@ -102,21 +103,23 @@ async fn evaluate(prom: &Prometheus, dashboard: &Value, vars: &[(&str, &str)]) -
 }
 
 /// Mirror list, metalink and a 404, several times.
-async fn traffic(mw: &Instance) {
+async fn traffic(mw: &Daemon) {
     for _ in 0..5 {
-        let list = mw.get("/mirrorlist/9.8/baseos?arch=x86_64").await;
+        let list = mw.fetch("/mirrorlist/9.8/baseos?arch=x86_64").await;
         assert_eq!(list.status, 200, "{}", list.text());
         assert_eq!(
-            mw.get("/metalink?repo=baseos-9.8&arch=x86_64").await.status,
+            mw.fetch("/metalink?repo=baseos-9.8&arch=x86_64")
+                .await
+                .status,
             200
         );
-        assert_eq!(mw.get("/mirrorlist/9.7/baseos").await.status, 404);
+        assert_eq!(mw.fetch("/mirrorlist/9.7/baseos").await.status, 404);
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_panel_has_data_and_every_rule_evaluates() {
-    if prom::tool("prometheus").is_none() {
+    if prometheus::tool("prometheus").is_none() {
         return;
     }
     let plain = MirrorOptions::default;
@@ -148,7 +151,7 @@ async fn every_panel_has_data_and_every_rule_evaluates() {
     }
     config.ca_files.push(ca);
     config.stale_after = "3s";
-    let mw = Instance::start(&config).await;
+    let mw = Daemon::spawn(&config.yaml()).await;
     let prom = Prometheus::start(
         &[("mirrorwatch", vec![mw.target()])],
         &[repo_file("deploy/prometheus/alerts.yml")],
@@ -156,7 +159,7 @@ async fn every_panel_has_data_and_every_rule_evaluates() {
     .await
     .unwrap();
     prom.wait_targets_up(1).await;
-    mw.wait_ready().await;
+    mw.wait_ready(prometheus::DEADLINE).await;
 
     // The upstream moves on; "behind" stays (and turns stale after 3 s), "partial" gets
     // the new repomd.xml without its primary file.
@@ -171,9 +174,9 @@ async fn every_panel_has_data_and_every_rule_evaluates() {
         ("partial", "incomplete"),
         ("down", "error"),
     ] {
-        mw.wait_verdict(mirror, status).await;
+        mw.wait_verdict(mirror, status, prometheus::DEADLINE).await;
     }
-    let one = |s: &[prom::Sample]| s.len() == 1;
+    let one = |s: &[prometheus::Sample]| s.len() == 1;
     prom.wait_until(
         r#"mirrorwatch_mirror_repos{mirror="partial",verdict="incomplete"} == 1"#,
         one,
@@ -197,7 +200,7 @@ async fn every_panel_has_data_and_every_rule_evaluates() {
     traffic(&mw).await;
     // Each (endpoint, code) counter seen rising between two scrapes: the 200s and 404s of
     // the mirror list and the metalink's 200s.
-    let three = |s: &[prom::Sample]| s.len() == 3;
+    let three = |s: &[prometheus::Sample]| s.len() == 3;
     prom.wait_until(
         r#"increase(mirrorwatch_http_requests_total{endpoint=~"mirrorlist|metalink"}[1m]) > 0"#,
         three,

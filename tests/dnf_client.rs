@@ -2,7 +2,7 @@
 //! and metalink the way COMPAT.md says: static files first, served from loopback, so that the
 //! daemon's `/mirrorlist/…` and `/metalink?…` endpoints can be dropped in by changing a URL.
 //!
-//! Every repository is made by `createrepo_c` and served by a `kit::FakeMirror`; dnf runs
+//! Every repository is made by `createrepo_c` and served by a `fakemirrors::FakeMirror`; dnf runs
 //! isolated (own config, reposdir, cachedir, installroot, no plugins, no proxy) and the
 //! helpers fail the test if dnf's repo file or librepo's log names a non-loopback address.
 //! Without dnf, createrepo_c or rpmbuild the tests fail saying what to install (CI installs
@@ -16,12 +16,12 @@
 //! walking the metalink's list from the top again, checked against that repomd.xml.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod dnf;
-mod kit;
+mod common;
 
+use common::dnf;
 use dnf::{base, createrepo, metalink_xml, mirrorlist_text, repo_file, repomd_url};
 use dnf::{run_makecache, serve_repo, Fleet, CURRENT, OLD, REPO_PREFIX};
-use kit::FakeMirror;
+use fakemirrors::FakeMirror;
 
 /// The daemon-shaped URL path and query of the static files on `fleet.lists`.
 const MIRRORLIST_PATH: &str = "mirrorlist/9/BaseOS";

@@ -5,7 +5,7 @@
 //! repomd.xml changed after our metalink was issued is refused by dnf's hash check; once the
 //! daemon re-probes, such a mirror is `unknown` and no longer offered.
 //!
-//! dnf runs isolated as `tests/dnf/mod.rs` runs it (own config, installroot, reposdir,
+//! dnf runs isolated as `tests/common/dnf/mod.rs` runs it (own config, installroot, reposdir,
 //! cachedir, no plugins, no proxy) and its loopback guard fails the test if the repo file or
 //! librepo's log names any address that is not loopback. The daemon resolves nothing
 //! (`probe.dns_servers: ["127.0.0.1:1"]`, IP-literal URLs) and keeps its state in a tempdir.
@@ -13,17 +13,16 @@
 //! `MIRRORWATCH_SKIP_DNF=1` to skip them knowingly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod dnf;
-mod kit;
-mod support;
+mod common;
 
+use common::dnf;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use common::daemon;
 use dnf::{base, build_rpm, createrepo, repo_file, repomd_url, run_makecache, serve_repo};
 use dnf::{Fleet, Hashes, CURRENT, REPO_PREFIX};
-use kit::FakeMirror;
-use support::in_process;
+use fakemirrors::FakeMirror;
 
 /// The revision of the repository mirrors move on to, which the upstream never publishes.
 const NEWER: u64 = CURRENT + 3_600;
@@ -54,7 +53,7 @@ impl Fleet {
 }
 
 /// The daemon, in process on 127.0.0.1; stopped on drop.
-struct Daemon(in_process::Daemon);
+struct Daemon(daemon::Daemon);
 
 impl Daemon {
     /// Starts mirrorwatch on `fleet` with this `probe.interval` and waits for `/readyz`.
@@ -76,7 +75,7 @@ impl Daemon {
              timeout: 2s\n  connect_timeout: 1s\nfreshness:\n  upstream_interval: 5s\n\
              state:\n  path: state.json\n"
         ));
-        Daemon(in_process::Daemon::start(&text).await)
+        Daemon(daemon::Daemon::start(&text).await)
     }
 
     /// The daemon's mirror list for x86_64, as a set of lines.

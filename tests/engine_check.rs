@@ -3,11 +3,9 @@
 //! for each kind of mirror. Name servers point at a dead loopback port: no traffic leaves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod kit;
-
 use std::sync::Arc;
 
-use kit::{Network, RepoTree};
+use fakemirrors::{Network, RepoTree};
 use mirrorwatch::config::IpFamily;
 use mirrorwatch::health::State;
 
@@ -42,7 +40,7 @@ async fn one_sweep_gives_each_mirror_its_verdict() {
     net.make_stale(1, DIRS[0], &old);
     net.make_partial(2, DIRS[0], &new);
     net.make_down(3).await;
-    net.misbehave(4, kit::Behaviour::Status(404));
+    net.misbehave(4, fakemirrors::Behaviour::Status(404));
     // AlmaLinux's TIME file: an epoch at the mirror's root.
     net.mirror(0).put("TIME", "1700003700\n");
 

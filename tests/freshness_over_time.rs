@@ -6,15 +6,14 @@
 //! with lag measured from the `first_seen` of the version that replaced theirs. Then the
 //! upstream goes down, and mirrors flap under `health.down_after: 3`.
 
-mod kit;
-mod support;
+mod common;
 
 use std::time::Duration;
 
-use kit::{Network, RepoTree};
+use common::{reason, v4, verdicts, ConfigText, Engine, DIRS};
+use fakemirrors::{Network, RepoTree};
 use mirrorwatch::freshness::Verdict;
 use mirrorwatch::health::State;
-use support::{reason, v4, verdicts, ConfigText, Engine, DIRS};
 
 /// Upstream version `n` (1-based): distinct content, data an hour newer per version.
 fn version(n: u64) -> RepoTree {

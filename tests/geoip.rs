@@ -5,16 +5,16 @@
 //! United States and ::1 in Japan.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod kit;
-mod support;
+mod common;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use kit::client::{fetch, fetch_with};
-use kit::{Network, RepoTree};
+use common::daemon::Daemon;
+use fakemirrors::client::{fetch, fetch_with};
+use fakemirrors::{Network, RepoTree};
 use mirrorwatch::config::geo::Continent;
 use mirrorwatch::config::Coordinates;
 use mirrorwatch::daemon::StartError;
@@ -22,7 +22,6 @@ use mirrorwatch::geoip::GeoIp;
 use mirrorwatch::select::Client;
 use mmdb_writer::ipnet::IpNet;
 use mmdb_writer::{Value, Writer};
-use support::in_process::Daemon;
 use tokio_util::sync::CancellationToken;
 
 const DIR: &str = "9.8/BaseOS/x86_64/os/";

@@ -5,23 +5,22 @@
 //! not serialize behind each other, and one sweep of a healthy mirror reuses its connection.
 //! Name servers are a `FakeDns` or a dead loopback port: nothing leaves the machine.
 
-mod kit;
-mod support;
+mod common;
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kit::dns::FakeDns;
-use kit::{Behaviour, FakeMirror, MirrorOptions, Network, RepoTree, TestCa, TlsMode};
+use common::{
+    assert_healthy, by_name, check, config_for, error, family, labels, network, reason, tree, v4,
+    verdicts, ConfigText, DIRS,
+};
+use fakemirrors::dns::FakeDns;
+use fakemirrors::{Behaviour, FakeMirror, MirrorOptions, Network, RepoTree, TestCa, TlsMode};
 use mirrorwatch::config::IpFamily;
 use mirrorwatch::freshness::Verdict;
 use mirrorwatch::health::State;
 use mirrorwatch::state::Snapshot;
-use support::{
-    assert_healthy, by_name, check, config_for, error, family, labels, network, reason, tree, v4,
-    verdicts, ConfigText, DIRS,
-};
 
 /// "bad" misbehaves this way for every path: it is down, every verdict is an error with
 /// `want` as its reason, and "good", swept at the same time, is untouched.
@@ -181,7 +180,7 @@ async fn nxdomain_is_a_dns_failure() {
 
 #[tokio::test]
 async fn broken_ipv6_is_down_while_ipv4_is_up() {
-    if !kit::ipv6_loopback_available() {
+    if !fakemirrors::ipv6_loopback_available() {
         eprintln!("skipped: [::1] cannot be bound on this machine");
         return;
     }

@@ -1,18 +1,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The kit's DNS server (`kit::dns::FakeDns`) against the crate's own resolver:
+//! The fake name server (`fakemirrors::dns::FakeDns`) against the daemon's own resolver:
 //! A and AAAA answers, NODATA, NXDOMAIN, SERVFAIL and REFUSED as the prober
 //! classifies them, no caching anywhere, the query log, TCP as well as UDP, and
 //! a fetch of a fake mirror by host name through it. Loopback only.
 
-mod kit;
-
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use hickory_server::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_server::proto::rr::{Name, RData, RecordType};
-use kit::dns::FakeDns;
-use kit::{FakeMirror, MirrorOptions, TlsMode};
+use fakemirrors::dns::FakeDns;
+use fakemirrors::{FakeMirror, MirrorOptions, TlsMode};
+use hickory_resolver::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use mirrorwatch::probe::{
     DnsAnswer, DnsConfig, DnsResolver, Family, FetchRequest, Fetcher, FetcherConfig, TrustConfig,
 };
@@ -218,7 +216,7 @@ async fn fetcher_fetches_a_mirror_by_name_through_fake_dns() {
         dns: dns_config(&dns),
         trust: TrustConfig {
             system_roots: false,
-            extra_ca_pem: vec![kit::tls::ca_pem().to_string()],
+            extra_ca_pem: vec![fakemirrors::tls::ca_pem().to_string()],
         },
         ..FetcherConfig::default()
     })

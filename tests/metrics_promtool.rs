@@ -8,14 +8,13 @@
 //! `MIRRORWATCH_SKIP_PROMTOOL=1` to skip it knowingly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-// `support` needs the kit; only `support::promtool` is used here.
-mod kit;
-mod support;
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::promtool;
 use mirrorwatch::config::{self, Config, IpFamily, Protocol};
 use mirrorwatch::freshness::{UpstreamVersion, Verdict};
 use mirrorwatch::health::State;
@@ -24,7 +23,6 @@ use mirrorwatch::state::{
     EngineStats, FailureNote, FamilySnapshot, MirrorSnapshot, Phases, RepoVerdict, Snapshot,
     UpstreamTarget,
 };
-use support::promtool;
 
 const NOW: i64 = 1_800_000_000;
 

@@ -3,12 +3,11 @@
 //! what was asked; bad requests get 404 or 400 with a clear message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod kit;
-mod support;
+mod common;
 
-use kit::client::fetch;
-use kit::{Network, RepoTree};
-use support::in_process::Daemon;
+use common::daemon::Daemon;
+use fakemirrors::client::fetch;
+use fakemirrors::{Network, RepoTree};
 
 const DIR: &str = "9.8/BaseOS/x86_64/os/";
 

@@ -17,18 +17,18 @@
 //! `MIRRORWATCH_SKIP_PROMTOOL=1` skips them knowingly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod kit;
-mod prom;
-
 #[path = "ops_kit/docker.rs"]
 mod docker;
 #[path = "ops_kit/systemd.rs"]
 mod systemd;
 
+mod common;
+
+use common::prometheus;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
-use prom::repo_file;
+use prometheus::repo_file;
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
@@ -46,7 +46,7 @@ fn yaml(rel: &str) -> Yaml {
 
 /// Run promtool in `deploy/prometheus/`; its whole output, after asserting success.
 fn promtool(args: &[&str]) -> Option<String> {
-    let promtool = prom::tool("promtool")?;
+    let promtool = prometheus::tool("promtool")?;
     let out = Command::new(promtool)
         .args(args)
         .current_dir(repo_file("deploy/prometheus"))

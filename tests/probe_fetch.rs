@@ -4,14 +4,12 @@
 //! connection reuse) and DNS classification. Only 127.0.0.0/8 and `[::1]` are
 //! ever contacted; the resolver is always pointed at a loopback port.
 
-mod kit;
-
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kit::{Behaviour, FakeMirror, MirrorOptions, TlsMode};
+use fakemirrors::{Behaviour, FakeMirror, MirrorOptions, TlsMode};
 use mirrorwatch::probe::{
     DnsAnswer, DnsConfig, DnsResolver, FailureReason, Family, FetchOutcome, FetchRequest, Fetcher,
     FetcherConfig, Limits, Phase, Response, TrustConfig,
@@ -36,7 +34,7 @@ fn fetcher() -> Fetcher {
         dns: loopback_dns(),
         trust: TrustConfig {
             system_roots: false,
-            extra_ca_pem: vec![kit::tls::ca_pem().to_string()],
+            extra_ca_pem: vec![fakemirrors::tls::ca_pem().to_string()],
         },
         ..FetcherConfig::default()
     })
@@ -229,7 +227,7 @@ async fn oversize_with_content_length_is_too_large() {
 /// A server that streams `total` bytes without a `Content-Length` (close-delimited)
 /// and counts how many it managed to write before the client went away.
 async fn streaming_server(total: u64) -> (SocketAddr, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind((kit::next_loopback_v4(), 0))
+    let listener = tokio::net::TcpListener::bind((fakemirrors::next_loopback_v4(), 0))
         .await
         .unwrap();
     let addr = listener.local_addr().unwrap();
@@ -277,7 +275,7 @@ async fn timed_out_connections_are_closed_not_leaked() {
         &b""[..],
         b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc",
     ] {
-        let listener = tokio::net::TcpListener::bind((kit::next_loopback_v4(), 0))
+        let listener = tokio::net::TcpListener::bind((fakemirrors::next_loopback_v4(), 0))
             .await
             .unwrap();
         let addr = listener.local_addr().unwrap();
@@ -340,7 +338,10 @@ async fn redirects_to_other_hosts_and_relative_ones_are_followed_and_recorded() 
     assert_eq!(out.timings.resolve, Duration::ZERO, "IP literal target");
 
     a.set_behaviour(Behaviour::RedirectTo("../moved.xml".into()));
-    a.set_behaviour_for(kit::PathMatch::suffix("moved.xml"), Behaviour::Normal);
+    a.set_behaviour_for(
+        fakemirrors::PathMatch::suffix("moved.xml"),
+        Behaviour::Normal,
+    );
     let moved = FILE.replace("repodata/repomd.xml", "moved.xml");
     a.put(&moved, b"moved".to_vec());
     let out = get(&fetcher(), &a, Limits::default()).await;
@@ -406,7 +407,7 @@ async fn refused_connection_is_connect() {
 
 #[tokio::test]
 async fn ipv6_loopback_over_http_and_https() {
-    if !kit::ipv6_loopback_available() {
+    if !fakemirrors::ipv6_loopback_available() {
         eprintln!("skipped: [::1] cannot be bound here");
         return;
     }

@@ -2,8 +2,9 @@
 //! on SIGINT. The real binary, a real socket.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod daemon;
+mod common;
 
+use common::binary;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -11,7 +12,7 @@ use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use daemon::{http_get, listening_addr, serve_command};
+use binary::{http_get, listening_addr, serve_command};
 
 struct Daemon {
     _dir: tempfile::TempDir,

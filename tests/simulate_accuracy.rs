@@ -14,22 +14,21 @@
 //! only enters through deadlines polled against, never through exact expectations.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod kit;
+mod common;
 #[path = "simulate_accuracy/score.rs"]
 mod score;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
-use kit::client::fetch;
-use mirrorwatch::simulate::truth::{unix_now, MirrorTruth, Truth};
-use mirrorwatch::simulate::{LayoutSource, SimOptions, Simulation};
+use common::daemon::Daemon;
+use fakemirrors::client::fetch;
+use fakemirrors::sim::truth::{unix_now, MirrorTruth, Truth};
+use fakemirrors::sim::{Dir, Layout, SimOptions, Simulation};
 use score::{
     check_family, detections, must_be_up, upstream_revisions, Sample, INTERVAL, SLACK, UPSTREAM,
 };
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 /// A small layout with a module: 11 repository directories.
 const LAYOUT: &str = r#"upstream:
@@ -48,17 +47,6 @@ mirrors:
   - {name: placeholder, address: {http: "http://127.0.0.1:1/"}}
 "#;
 
-struct Daemon {
-    base: String,
-    stop: CancellationToken,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
 async fn get_json(url: &str) -> Option<Value> {
     let response = fetch(url).await.ok()?;
     (response.status == 200)
@@ -66,22 +54,19 @@ async fn get_json(url: &str) -> Option<Value> {
         .flatten()
 }
 
-async fn start_daemon(sim: &Simulation) -> (Daemon, mirrorwatch::config::Config) {
-    let config = mirrorwatch::config::load(sim.config_path()).unwrap().config;
-    assert!(config
-        .probe
-        .dns_servers
-        .iter()
-        .all(|a| a.ip().is_loopback()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    tokio::spawn(mirrorwatch::run(
-        Arc::new(config.clone()),
-        listener,
-        stop.clone(),
-    ));
-    (Daemon { base, stop }, config)
+/// What the simulator serves: the directories of [`LAYOUT`] as mirrorwatch reads them, and
+/// its `layout:` section as written.
+fn sim_layout(file: &std::path::Path) -> Layout {
+    let config = mirrorwatch::config::load(file).unwrap().config;
+    let dirs = config.layout.targets().map(|t| {
+        let module = t.version.module.as_deref();
+        Dir::new(&t.dir(), &t.version.name, &t.repo.name, module)
+    });
+    let yaml: serde_json::Value = serde_yaml::from_str(LAYOUT).unwrap();
+    Layout {
+        dirs: dirs.collect(),
+        section: yaml["layout"].clone(),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -95,7 +80,7 @@ async fn verdicts_match_the_ground_truth() {
             .parse()
             .unwrap(),
         seed: 7,
-        layout: LayoutSource::Config(layout),
+        layout: sim_layout(&layout),
         publish_every: Duration::from_secs(3),
         probe_interval: Duration::from_secs_f64(INTERVAL),
         upstream_interval: Duration::from_secs_f64(UPSTREAM),
@@ -108,7 +93,8 @@ async fn verdicts_match_the_ground_truth() {
     })
     .await
     .unwrap();
-    let (daemon, config) = start_daemon(&sim).await;
+    let daemon = Daemon::run(sim.config_path()).await;
+    let config = daemon.config.clone();
     let daemon_start = unix_now();
     let dirs: HashMap<(String, String, String), String> = config
         .layout
@@ -216,7 +202,7 @@ async fn verdicts_match_the_ground_truth() {
         }
     }
     let ipv6 = sim.ipv6();
-    daemon.stop.cancel();
+    drop(daemon);
     sim.stop().await;
     for ((mirror, what), (from, deadline, seen)) in &watches {
         eprintln!(

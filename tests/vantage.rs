@@ -14,18 +14,19 @@
 //! none; and the matching alerts are pending, each naming the right vantage points.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod kit;
-mod prom;
+mod common;
 
+use common::prometheus;
 use std::collections::BTreeMap;
 
-use kit::{Network, RepoTree};
-use prom::mirrorwatch::{Config, Instance, DIR};
-use prom::{repo_file, Prometheus, Sample};
+use common::daemon::Daemon;
+use common::scraped::{Config, DIR};
+use fakemirrors::{Network, RepoTree};
+use prometheus::{repo_file, Prometheus, Sample};
 
 /// A base URL where nothing listens: a fresh loopback address, port 1.
 fn dead_url() -> String {
-    format!("http://{}:1/", kit::next_loopback_v4())
+    format!("http://{}:1/", fakemirrors::next_loopback_v4())
 }
 
 /// `mirror` → value, from samples that carry a `mirror` label.
@@ -38,7 +39,7 @@ fn by_mirror(samples: &[Sample]) -> BTreeMap<String, f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn down_from_one_vantage_point_is_not_down_from_every_one() {
-    if prom::tool("prometheus").is_none() {
+    if prometheus::tool("prometheus").is_none() {
         return;
     }
     let net = Network::start(2).await;
@@ -56,7 +57,10 @@ async fn down_from_one_vantage_point_is_not_down_from_every_one() {
         .mirror("both", &both)
         .mirror("split", &dead_url())
         .mirror("gone", &gone);
-    let (eu, us) = (Instance::start(&eu).await, Instance::start(&us).await);
+    let (eu, us) = (
+        Daemon::spawn(&eu.yaml()).await,
+        Daemon::spawn(&us.yaml()).await,
+    );
     let prom = Prometheus::start(
         &[("mirrorwatch", vec![eu.target(), us.target()])],
         &[
@@ -66,8 +70,8 @@ async fn down_from_one_vantage_point_is_not_down_from_every_one() {
     )
     .await
     .unwrap();
-    eu.wait_ready().await;
-    us.wait_ready().await;
+    eu.wait_ready(prometheus::DEADLINE).await;
+    us.wait_ready(prometheus::DEADLINE).await;
     prom.wait_targets_up(2).await;
 
     // Each instance's own view, told apart by its vantage label.

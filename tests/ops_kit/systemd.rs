@@ -7,7 +7,7 @@
 
 use std::process::Command;
 
-use crate::prom::repo_file;
+use crate::common::prometheus::repo_file;
 
 const UNIT: &str = "deploy/systemd/mirrorwatch.service";
 const BINARY: &str = "/usr/local/bin/mirrorwatch";

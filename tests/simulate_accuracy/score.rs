@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use mirrorwatch::simulate::truth::{Condition, EventTruth, MirrorTruth, Truth};
-use mirrorwatch::simulate::FaultKind;
+use fakemirrors::sim::truth::{Condition, EventTruth, MirrorTruth, Truth};
+use fakemirrors::sim::FaultKind;
 use serde_json::Value;
 
 pub const INTERVAL: f64 = 2.0;
