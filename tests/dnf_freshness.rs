@@ -296,5 +296,29 @@ async fn after_a_release_dnf_gets_the_new_revision_from_current_mirrors_first() 
             "{how}: {asked:?}\n{said}"
         );
     }
+    // Every answer since the release put a current mirror first and listed 7 behind ones.
+    let (_, metrics) = daemon.get("/metrics").await;
+    let value = |series: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(series));
+        let line = line.unwrap_or_else(|| panic!("no {series}\n{metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    for endpoint in ["mirrorlist", "metalink"] {
+        let answers = |first: &str| {
+            value(&format!(
+                "mirrorwatch_mirrorlist_answers_total{{endpoint=\"{endpoint}\",first=\"{first}\"}}"
+            ))
+        };
+        let current = answers("current");
+        assert!(current >= 2.0, "{endpoint}: {current}\n{metrics}");
+        assert_eq!(answers("behind"), 0.0, "{endpoint}\n{metrics}");
+        let behind_urls = value(&format!(
+            "mirrorwatch_mirrorlist_behind_urls_total{{endpoint=\"{endpoint}\"}}"
+        ));
+        assert!(
+            behind_urls >= 7.0 * 2.0,
+            "{endpoint}: {behind_urls}\n{metrics}"
+        );
+    }
     eprintln!("whole test: {:.1} s", started.elapsed().as_secs_f32());
 }
