@@ -343,3 +343,46 @@ fn behind_never_before_current_over_many_networks_and_clients() {
     }
     let _ = Continent::EU;
 }
+
+/// Time per answer on a 530-mirror network, with every copy current and in the middle of a
+/// release (5 current, the rest behind). Run by hand:
+/// `cargo test --release --lib select::tests::freshness::timing -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn timing() {
+    let countries = ["DE", "FR", "US", "JP", "BR", "IN"];
+    let yaml: Vec<String> = (0..530)
+        .map(|i| {
+            let country = format!("country: {}", countries[i % countries.len()]);
+            let asn = format!("asn: {}", 64500 + i % 50);
+            mirror(&format!("m{i}"), &[country.as_str(), asn.as_str()])
+        })
+        .collect();
+    let cfg = config(&[], &yaml);
+    for (label, current) in [("all current", 530), ("release, 5 current", 5)] {
+        let mirrors = (0..530)
+            .map(|i| {
+                let name = format!("m{i}");
+                if i < current {
+                    healthy(&name)
+                } else {
+                    x86(&name, behind(60 + i as u64))
+                }
+            })
+            .collect();
+        let snap = snapshot(cfg.clone(), mirrors);
+        let index = Index::new(&snap);
+        let w = want(&snap, "baseos", Some(Arch::X86_64));
+        let n = 20_000u32;
+        let started = std::time::Instant::now();
+        let mut listed = 0;
+        for k in 0..n {
+            let mut c = client(&format!("198.51.{}.{}", k % 200, k % 250));
+            c.country = Some(countries[k as usize % countries.len()].into());
+            c.asn = Some(64500 + k % 60);
+            listed += select_with(&index, &snap, &w, &c, NOW).len();
+        }
+        let per = started.elapsed() / n;
+        eprintln!("{label}: {per:?} per answer ({listed} mirrors listed)");
+    }
+}
