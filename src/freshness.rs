@@ -294,9 +294,13 @@ impl Verdict {
 
 /// Judge one mirror copy against the upstream history at `now` (unix seconds).
 ///
+/// The content is judged before the data files:
+///
 /// - Failures and 404s map to `Error` and `Missing`.
-/// - A copy with missing data files is `Incomplete`, whatever its hash: clients would fail
-///   on it even if its repomd.xml is the current one.
+/// - A hash not in the history is `Unknown` (below), even when its data files are missing
+///   too: which version it is comes first, and it is never offered either way.
+/// - A copy of a known hash with missing data files is `Incomplete`: clients would fail on
+///   it even if its repomd.xml is the current one.
 /// - A hash in the history is `Current` (the newest) or `Behind`, where `versions` counts
 ///   the newer upstream versions and the lag runs from the `first_seen` of the version
 ///   that replaced the mirror's.
@@ -323,29 +327,31 @@ pub fn verdict(history: &UpstreamHistory, copy: &MirrorCopy, now: i64) -> Verdic
             missing_files,
         } => (sha256, *timestamp, *data_files_ok, missing_files),
     };
+    // The content first: a repomd.xml upstream never showed is judged by timestamps alone,
+    // whatever its data files. Its data files say nothing about which version it is.
+    let Some((newer, _)) = history.find(sha256) else {
+        return unknown(history, timestamp, now);
+    };
     // Either signal counts, so a probe that fills only one of them is still heard.
     if data_files_ok == Some(false) || !missing_files.is_empty() {
         return Verdict::Incomplete {
             missing: missing_files.clone(),
         };
     }
-    match history.find(sha256) {
-        Some((0, _)) => Verdict::Current,
-        Some((newer, _)) => {
-            // `newer` ≥ 1 here, and the version right after the mirror's is at
-            // `len - newer`: inside the history. `get` keeps a mistake from panicking.
-            let replaced_at = history
-                .versions()
-                .len()
-                .checked_sub(newer)
-                .and_then(|i| history.versions().get(i))
-                .map_or(now, |v| v.first_seen);
-            Verdict::Behind {
-                versions: u32::try_from(newer).unwrap_or(u32::MAX),
-                lag_seconds: seconds_since(replaced_at, now),
-            }
-        }
-        None => unknown(history, timestamp, now),
+    if newer == 0 {
+        return Verdict::Current;
+    }
+    // `newer` ≥ 1 here, and the version right after the mirror's is at `len - newer`:
+    // inside the history. `get` keeps a mistake from panicking.
+    let replaced_at = history
+        .versions()
+        .len()
+        .checked_sub(newer)
+        .and_then(|i| history.versions().get(i))
+        .map_or(now, |v| v.first_seen);
+    Verdict::Behind {
+        versions: u32::try_from(newer).unwrap_or(u32::MAX),
+        lag_seconds: seconds_since(replaced_at, now),
     }
 }
 

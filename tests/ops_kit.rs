@@ -279,6 +279,8 @@ fn every_metric_name_used_is_exported() {
         "mirrorwatch_probes_total",
         "mirrorwatch_http_requests_total",
         "mirrorwatch_http_request_duration_seconds_bucket",
+        "mirrorwatch_mirrorlist_answers_total",
+        "mirrorwatch_mirrorlist_behind_urls_total",
         "mirrorwatch_upstream_last_change_timestamp_seconds",
         "mirrorwatch_upstream_versions_seen",
     ] {

@@ -156,6 +156,10 @@ pub struct ServeSettings {
     /// Copies behind upstream by at most this long are still offered to clients.
     #[serde(deserialize_with = "duration")]
     pub max_lag: Duration,
+    /// Behind copies on the client's own network (subnet or ASN match) within this lag rank
+    /// with the current copies of their group (capped at `max_lag`). `0s` turns it off.
+    #[serde(deserialize_with = "duration")]
+    pub own_network_max_lag: Duration,
     pub geoip_country_db: Option<PathBuf>,
     pub geoip_asn_db: Option<PathBuf>,
 }
@@ -170,6 +174,10 @@ impl Default for ServeSettings {
             // Mirrors sync every few hours: without some allowance, every upstream release
             // would empty the list until each mirror had synced and been probed again.
             max_lag: Duration::from_secs(6 * 3600),
+            // An ISP's or campus's own mirror an hour behind still beats a current one across
+            // the world for most updates, but not for long: its users are the ones a security
+            // update must reach first.
+            own_network_max_lag: Duration::from_secs(3600),
             geoip_country_db: None,
             geoip_asn_db: None,
         }

@@ -186,10 +186,10 @@ fn empty_history_is_unknown_and_never_stale() {
 }
 
 #[test]
-fn missing_data_files_make_any_copy_incomplete() {
+fn missing_data_files_make_a_known_copy_incomplete() {
     let h = four_versions();
     let missing = vec!["repodata/abc-primary.xml.gz".to_string()];
-    for tag in ["d", "b", "unknown"] {
+    for tag in ["d", "b"] {
         let copy = MirrorCopy::Fetched {
             sha256: format!("sha-{tag}"),
             timestamp: Some(T0),
@@ -216,6 +216,32 @@ fn missing_data_files_make_any_copy_incomplete() {
         missing_files: missing.clone(),
     };
     assert_eq!(verdict(&h, &copy, T0).as_str(), "incomplete");
+}
+
+#[test]
+fn the_content_verdict_comes_before_the_data_files() {
+    // A repomd.xml upstream never showed is unknown, not incomplete, whatever its data
+    // files: older than upstream (with an estimate), newer, or without timestamps.
+    let h = four_versions();
+    let missing = vec!["repodata/abc-primary.xml.gz".to_string()];
+    for (timestamp, newer) in [
+        (Some(T0 - HOUR), false),
+        (Some(T0 + 9 * HOUR), true),
+        (None, false),
+    ] {
+        let copy = MirrorCopy::Fetched {
+            sha256: "sha-never".into(),
+            timestamp,
+            data_files_ok: Some(false),
+            missing_files: missing.clone(),
+        };
+        let v = verdict(&h, &copy, T0 + 10 * HOUR);
+        assert_eq!(v.as_str(), "unknown", "{timestamp:?}");
+        assert!(
+            matches!(v, Verdict::Unknown { newer: n, .. } if n == newer),
+            "{v:?}"
+        );
+    }
 }
 
 #[test]

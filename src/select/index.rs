@@ -1,6 +1,8 @@
 //! What selection can work out once per snapshot instead of once per request: for each
 //! (version, repo, arch, family, protocol) asked for, the mirrors whose copy qualifies, with
-//! the protocol to offer, their shuffle weight and the hash of their name.
+//! the protocol to offer, their shuffle weight and the hash of their name — in two lists,
+//! current copies and behind ones (by increasing lag), so that a request ranks the current
+//! ones alone and reads the behind ones only when it needs them ([`Lists`]).
 //!
 //! Everything here depends on the snapshot alone, never on the client, so one [`Index`] serves
 //! every request made against its snapshot. Lists are filled on first use: a layout of 136
@@ -10,9 +12,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 
-use super::{acceptable_family, content_ok, order, protocol_for, Want};
+use super::{acceptable_family, content_lag, order, protocol_for, Want};
 use crate::config::geo::{continent_of, Continent};
-use crate::config::{Arch, IpFamily, Protocol};
+use crate::config::{Arch, IpFamily, Protocol, Subnets};
 use crate::state::Snapshot;
 
 /// One mirror that may be offered for one question.
@@ -27,6 +29,22 @@ pub(super) struct Candidate {
     pub name_hash: u64,
     /// The mirror's continent, given or derived from its country.
     pub continent: Option<Continent>,
+    /// Seconds behind upstream: 0 for a current copy; without an arch, the largest lag of
+    /// the arches the mirror carries.
+    pub lag: u64,
+    /// The mirror lists subnets or ASNs, so it can be on a client's own network.
+    pub local: bool,
+}
+
+/// The qualifying mirrors for one question, split by freshness.
+#[derive(Debug, Default)]
+pub(super) struct Lists {
+    /// Copies that are current, in snapshot order.
+    pub current: Box<[Candidate]>,
+    /// Copies behind by at most `serve.max_lag`, by increasing lag (snapshot order on ties).
+    pub behind: Box<[Candidate]>,
+    /// Some mirror of `behind` is a monopoly mirror.
+    pub monopoly: bool,
 }
 
 /// (version, repo, arch, family, protocol), versions and repos by position in the layout.
@@ -39,7 +57,7 @@ pub struct Index {
     /// For each `snapshot.mirrors` entry, its position in the configuration (`None`: removed
     /// or disabled by a reload the snapshot has not caught up with).
     configured: Vec<Option<usize>>,
-    lists: RwLock<HashMap<ListKey, Arc<[Candidate]>>>,
+    lists: RwLock<HashMap<ListKey, Arc<Lists>>>,
 }
 
 impl Index {
@@ -63,13 +81,13 @@ impl Index {
         }
     }
 
-    /// The mirrors whose copy of what `want` names qualifies over `family`, in snapshot order.
+    /// The mirrors whose copy of what `want` names qualifies over `family`.
     pub(super) fn candidates(
         &self,
         snapshot: &Snapshot,
         want: &Want<'_>,
         family: IpFamily,
-    ) -> Arc<[Candidate]> {
+    ) -> Arc<Lists> {
         let layout = &snapshot.config.layout;
         let version = layout
             .versions
@@ -102,10 +120,10 @@ impl Index {
             .clone()
     }
 
-    fn build(&self, snapshot: &Snapshot, want: &Want<'_>, family: IpFamily) -> Arc<[Candidate]> {
+    fn build(&self, snapshot: &Snapshot, want: &Want<'_>, family: IpFamily) -> Arc<Lists> {
         let config = &snapshot.config;
         let max_lag = config.serve.max_lag.as_secs();
-        let mut list = Vec::new();
+        let (mut current, mut behind) = (Vec::new(), Vec::new());
         for (snap, position) in snapshot.mirrors.iter().zip(&self.configured) {
             let Some((position, mirror)) = position.and_then(|p| Some((p, config.mirrors.get(p)?)))
             else {
@@ -114,13 +132,13 @@ impl Index {
             let Some(fam) = snap.family(family).filter(|f| acceptable_family(f.state)) else {
                 continue;
             };
-            if !content_ok(fam, want, max_lag) {
+            let Some(lag) = content_lag(fam, want, max_lag) else {
                 continue;
-            }
+            };
             let Some((protocol, _)) = protocol_for(mirror, fam, want) else {
                 continue;
             };
-            list.push(Candidate {
+            let candidate = Candidate {
                 mirror: position,
                 protocol,
                 inverse_weight: order::inverse_weight(snap.score),
@@ -128,9 +146,26 @@ impl Index {
                 continent: mirror
                     .continent
                     .or_else(|| mirror.country.as_deref().and_then(continent_of)),
-            });
+                lag,
+                local: !mirror.asns.is_empty()
+                    || matches!(&mirror.subnets, Subnets::List(nets) if !nets.is_empty()),
+            };
+            // `content_lag` gives a behind copy a lag of at least 1 s, so 0 means current.
+            match lag {
+                0 => current.push(candidate),
+                _ => behind.push(candidate),
+            }
         }
-        list.into()
+        // Stable: equal lags keep snapshot order.
+        behind.sort_by_key(|c| c.lag);
+        let monopoly = behind
+            .iter()
+            .any(|c| config.mirrors.get(c.mirror).is_some_and(|m| m.monopoly));
+        Arc::new(Lists {
+            monopoly,
+            current: current.into(),
+            behind: behind.into(),
+        })
     }
 }
 

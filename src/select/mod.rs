@@ -17,13 +17,29 @@
 //! - a private mirror only for a client inside one of its subnets or ASNs.
 //!
 //! # Order
-//! Groups first: subnet match → same ASN → same country → same continent → the rest
-//! ([`Group`]). Inside the subnet group the most specific prefix comes first; inside the
-//! country group the nearest mirror comes first when both sides have coordinates (mirrors
-//! without come after those with). Every remaining tie is broken by a weighted shuffle (weight:
-//! the mirror's score, at least 1) seeded by the client's /24 or /64, the sticky window and the
-//! query, so one network sees one order for `serve.sticky_for`. An eligible private monopoly
-//! mirror matching the client is returned alone. The list is cut at `serve.mirrorlist_length`.
+//! Freshness first, then locality. A copy is *fresh* when it is `current`, or when it is
+//! `behind` by at most `serve.own_network_max_lag` (capped at `serve.max_lag`) on a mirror in
+//! the client's subnet or ASN group (the own-network exception: an ISP's or campus's own
+//! mirror a few minutes behind keeps its place). Every other qualifying copy is *behind*.
+//!
+//! 1. The fresh copies, ordered by locality group: subnet match → same ASN → same country →
+//!    same continent → the rest ([`Group`]). Within a group, current copies first, then the
+//!    own-network behind ones by increasing lag.
+//! 2. Only when fewer than `serve.mirrorlist_length` fresh copies qualify for this client (in
+//!    all groups together), behind copies (lag at most `serve.max_lag`) fill the rest of the
+//!    list, after every fresh one, again by group and within a group by increasing lag.
+//!
+//! So a behind copy never comes before a current copy of the same or a farther group (the
+//! own-network exception aside), and never while enough current mirrors exist.
+//!
+//! Inside a group, after freshness and lag: in the subnet group the most specific prefix
+//! comes first; in the country group the nearest mirror comes first when both sides have
+//! coordinates (mirrors without come after those with). Every remaining tie is broken by a
+//! weighted shuffle (weight: the mirror's score, at least 1) seeded by the client's /24 or
+//! /64, the sticky window and the query, so one network sees one order for
+//! `serve.sticky_for`. An eligible private monopoly mirror matching the client is returned
+//! alone, a fresh one before a behind one: for its network it is the only reachable mirror.
+//! The list is cut at `serve.mirrorlist_length`.
 //!
 //! Vault repos have no verdicts (they are not probed), so they never qualify: the handler
 //! answers them with the vault. Subnets published at a URL (`subnets: https://...`) are not
@@ -92,6 +108,16 @@ pub struct Pick<'a> {
     pub base: &'a Url,
     pub protocol: Protocol,
     pub group: Group,
+    /// Seconds the copy is behind upstream: 0 when current. Without an arch, the largest lag
+    /// of the arches the mirror carries.
+    pub lag: u64,
+}
+
+impl Pick<'_> {
+    /// The copy is behind upstream (not current).
+    pub fn behind(&self) -> bool {
+        self.lag > 0
+    }
 }
 
 /// Protocols in order of preference when the client names none: https first. Packages are
@@ -113,7 +139,9 @@ pub fn select<'a>(
 
 /// [`select`] with the per-snapshot work taken from `index`, which must have been built for
 /// `snapshot`. Per request, only what depends on the client is left: its group and tier for
-/// each qualifying mirror, the seeded shuffle and the cut.
+/// each qualifying mirror, the seeded shuffle and the cut. The current copies are ranked
+/// first, alone; the behind ones are read only for the client's own network (a short prefix
+/// of the list, by lag) and when fewer than `serve.mirrorlist_length` current ones qualify.
 pub fn select_with<'a>(
     index: &Index,
     snapshot: &'a Snapshot,
@@ -136,72 +164,162 @@ pub fn select_with<'a>(
         continent,
         addr,
     };
-    let candidates = index.candidates(snapshot, want, client.family());
+    let lists = index.candidates(snapshot, want, client.family());
     let length = usize::try_from(serve.mirrorlist_length).unwrap_or(usize::MAX);
-    // The best `length` so far, in order: most candidates lose against the last one with a
-    // single comparison, so nothing is sorted but the answer itself.
-    let mut best: Vec<Ranked<'a>> = Vec::with_capacity(length.min(candidates.len()) + 1);
-    let mut monopoly: Option<Ranked<'a>> = None;
-    for candidate in candidates.iter() {
-        let Some(mirror) = config.mirrors.get(candidate.mirror) else {
-            continue;
+    let own_max = serve.own_network_max_lag.min(serve.max_lag).as_secs();
+    let mut top = TopK {
+        config,
+        place: &place,
+        seed,
+        length,
+        best: Vec::with_capacity(length.min(lists.current.len()) + 1),
+        monopoly: None,
+        qualified: 0,
+    };
+    // 1. Current copies, and behind ones on the client's own network within `own_max`:
+    //    ranked together, these by lag after the current ones of their group.
+    top.rank(lists.current.iter(), Admit::Any);
+    let own = lists
+        .behind
+        .iter()
+        .take_while(|c| c.lag <= own_max)
+        .filter(|c| c.local);
+    top.rank(own, Admit::OwnNetwork);
+    let (mut best, monopoly, fresh) = (top.best, top.monopoly, top.qualified);
+
+    // 2. Fewer than `length` fresh ones for this client: behind copies fill the rest, after
+    //    every fresh one, by group and then lag. A monopoly mirror that is behind is looked
+    //    for even with the list full: for its network it is the only choice.
+    let fill = length.saturating_sub(fresh);
+    let mut tail = Vec::new();
+    let mut tail_monopoly = None;
+    if fill > 0 || monopoly.is_none() && lists.monopoly {
+        // With `fill > 0` every fresh candidate is in `best`: those ranked in step 1 are
+        // not ranked again.
+        let ranked_before = |c: &&index::Candidate| {
+            c.local
+                && c.lag <= own_max
+                && config
+                    .mirrors
+                    .get(c.mirror)
+                    .is_some_and(|m| best.iter().any(|r| std::ptr::eq(r.mirror, m)))
         };
-        let (group, tier) = place.rank(mirror, candidate.continent);
-        let matched = matches!(group, Group::Subnet | Group::Asn);
-        if mirror.private && !matched {
-            continue;
-        }
-        // With the list full, most candidates lose to its last entry: on group and tier,
-        // or on a lower bound of their shuffle key, without computing a logarithm.
-        let last = best.last().filter(|_| best.len() >= length);
-        if let Some(last) = last.filter(|_| !(mirror.monopoly && matched)) {
-            match group.cmp(&last.group).then(tier.total_cmp(&last.tier)) {
-                Ordering::Greater => continue,
-                Ordering::Equal
-                    if order::shuffle_bound(
-                        seed,
-                        candidate.name_hash,
-                        candidate.inverse_weight,
-                    ) > last.shuffle =>
-                {
-                    continue
-                }
-                _ => {}
-            }
-        }
-        let ranked = Ranked {
-            mirror,
-            protocol: candidate.protocol,
-            group,
-            tier,
-            shuffle: order::shuffle_key(seed, candidate.name_hash, candidate.inverse_weight),
+        let mut rest = TopK {
+            config,
+            place: &place,
+            seed,
+            length: fill,
+            best: Vec::with_capacity(fill.min(lists.behind.len()) + 1),
+            monopoly: None,
+            qualified: 0,
         };
-        if mirror.monopoly
-            && matched
-            && monopoly
-                .as_ref()
-                .is_none_or(|m| ranked.cmp(m) == Ordering::Less)
-        {
-            monopoly = Some(ranked.clone());
-        }
-        if best.len() >= length {
-            match best.last() {
-                Some(last) if ranked.cmp(last) == Ordering::Less => {
-                    best.pop();
-                }
-                _ => continue,
-            }
-        }
-        let at = best.partition_point(|b| b.cmp(&ranked) == Ordering::Less);
-        best.insert(at, ranked);
+        rest.rank(
+            lists.behind.iter().filter(|c| !ranked_before(c)),
+            Admit::Any,
+        );
+        (tail, tail_monopoly) = (rest.best, rest.monopoly);
     }
 
     // A monopoly mirror matching the client is the whole answer, but only while it qualifies:
-    // a broken campus mirror must not leave its campus with nothing.
-    if let Some(only) = monopoly {
+    // a broken campus mirror must not leave its campus with nothing. A current (or own
+    // network, within bound) one before a behind one.
+    if let Some(only) = monopoly.or(tail_monopoly) {
         return only.pick(want).into_iter().collect();
     }
+    best.append(&mut tail);
     best.iter().filter_map(|r| r.pick(want)).collect()
+}
+
+/// Which candidates a ranking pass keeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Admit {
+    Any,
+    /// Only those in the client's subnet or ASN group.
+    OwnNetwork,
+}
+
+/// The best `length` candidates so far, in order: most candidates lose against the last one
+/// with a single comparison, so nothing is sorted but the answer itself.
+struct TopK<'a, 'p> {
+    config: &'a Config,
+    place: &'p Place<'p>,
+    seed: u64,
+    length: usize,
+    best: Vec<Ranked<'a>>,
+    monopoly: Option<Ranked<'a>>,
+    /// Candidates that passed every check for this client (private, group), kept or not.
+    qualified: usize,
+}
+
+impl<'a> TopK<'a, '_> {
+    fn rank<'c>(&mut self, candidates: impl Iterator<Item = &'c index::Candidate>, admit: Admit) {
+        let (config, place, seed, length) = (self.config, self.place, self.seed, self.length);
+        for candidate in candidates {
+            let Some(mirror) = config.mirrors.get(candidate.mirror) else {
+                continue;
+            };
+            let (group, tier) = place.rank(mirror, candidate.continent);
+            let matched = matches!(group, Group::Subnet | Group::Asn);
+            if !matched && (mirror.private || admit == Admit::OwnNetwork) {
+                continue;
+            }
+            self.qualified += 1;
+            let behind = candidate.lag > 0;
+            // With the list full, most candidates lose to its last entry: on group, freshness
+            // and tier, or on a lower bound of their shuffle key, without a logarithm.
+            let last = self.best.last().filter(|_| self.best.len() >= length);
+            if let Some(last) = last.filter(|_| !(mirror.monopoly && matched)) {
+                let prefix = group
+                    .cmp(&last.group)
+                    .then(behind.cmp(&last.behind))
+                    .then(candidate.lag.cmp(&last.lag))
+                    .then(tier.total_cmp(&last.tier));
+                match prefix {
+                    Ordering::Greater => continue,
+                    Ordering::Equal
+                        if order::shuffle_bound(
+                            seed,
+                            candidate.name_hash,
+                            candidate.inverse_weight,
+                        ) > last.shuffle =>
+                    {
+                        continue
+                    }
+                    _ => {}
+                }
+            }
+            let ranked = Ranked {
+                mirror,
+                protocol: candidate.protocol,
+                group,
+                behind,
+                lag: candidate.lag,
+                tier,
+                shuffle: order::shuffle_key(seed, candidate.name_hash, candidate.inverse_weight),
+            };
+            if mirror.monopoly
+                && matched
+                && self
+                    .monopoly
+                    .as_ref()
+                    .is_none_or(|m| ranked.cmp(m) == Ordering::Less)
+            {
+                self.monopoly = Some(ranked.clone());
+            }
+            if self.best.len() >= length {
+                match self.best.last() {
+                    Some(last) if ranked.cmp(last) == Ordering::Less => {
+                        self.best.pop();
+                    }
+                    _ => continue,
+                }
+            }
+            let at = self
+                .best
+                .partition_point(|b| b.cmp(&ranked) == Ordering::Less);
+            self.best.insert(at, ranked);
+        }
+    }
 }
 
 /// `<base><version>/<repo path>`, with `$basearch` replaced, or kept literal when `arch` is
@@ -246,36 +364,39 @@ fn acceptable_family(state: State) -> bool {
     matches!(state, State::Up | State::Degraded)
 }
 
-/// Whether a verdict lets a copy be offered.
-fn acceptable(verdict: &Verdict, max_lag: u64) -> bool {
+/// Whether a verdict lets a copy be offered, and its lag: `Some(0)` for a current copy, the
+/// lag (at least 1 s, so that 0 always means current) for one behind by at most `max_lag`.
+fn acceptable(verdict: &Verdict, max_lag: u64) -> Option<u64> {
     match verdict {
-        Verdict::Current => true,
-        Verdict::Behind { lag_seconds, .. } => *lag_seconds <= max_lag,
+        Verdict::Current => Some(0),
+        Verdict::Behind { lag_seconds, .. } => {
+            (*lag_seconds <= max_lag).then(|| (*lag_seconds).max(1))
+        }
         // A hash never seen upstream cannot be vouched for: a metalink client would reject it.
         Verdict::Unknown { .. }
         | Verdict::Missing
         | Verdict::Incomplete { .. }
-        | Verdict::Error { .. } => false,
+        | Verdict::Error { .. } => None,
     }
 }
 
-/// The content rule of the module docs for one family.
-pub(super) fn content_ok(fam: &FamilySnapshot, want: &Want<'_>, max_lag: u64) -> bool {
+/// The content rule of the module docs for one family: `None` when the copy does not
+/// qualify, else its lag as [`acceptable`] gives it (without an arch, the largest of the
+/// arches the mirror carries).
+pub(super) fn content_lag(fam: &FamilySnapshot, want: &Want<'_>, max_lag: u64) -> Option<u64> {
     let (version, repo) = (want.version.name.as_str(), want.repo.name.as_str());
     if let Some(arch) = want.arch {
-        return fam
-            .verdict(version, repo, arch.as_str())
-            .is_some_and(|v| acceptable(v, max_lag));
+        return acceptable(fam.verdict(version, repo, arch.as_str())?, max_lag);
     }
-    let mut carried = false;
+    let mut carried: Option<u64> = None;
     for verdict in fam.arch_verdicts(version, repo) {
-        match verdict {
-            // A 404 means the mirror does not carry that arch: it says nothing about the others.
-            Verdict::Missing => {}
-            verdict if acceptable(verdict, max_lag) => carried = true,
-            // One bad arch spoils the `$basearch` answer: a client of that arch would get it.
-            _ => return false,
+        // A 404 means the mirror does not carry that arch: it says nothing about the others.
+        if matches!(verdict, Verdict::Missing) {
+            continue;
         }
+        // One bad arch spoils the `$basearch` answer: a client of that arch would get it.
+        let lag = acceptable(verdict, max_lag)?;
+        carried = Some(carried.map_or(lag, |l| l.max(lag)));
     }
     carried
 }
@@ -345,14 +466,22 @@ struct Ranked<'a> {
     mirror: &'a Mirror,
     protocol: Protocol,
     group: Group,
+    /// `lag > 0`, kept apart so that the order reads as the rule: current before behind.
+    behind: bool,
+    lag: u64,
     tier: f64,
     shuffle: f64,
 }
 
 impl<'a> Ranked<'a> {
+    /// Group, then current before behind, then lag, then tier and the shuffle. Each ranking
+    /// pass sees either fresh candidates (current, and own-network behind ones) or behind
+    /// ones, and the behind pass is appended after the fresh one: see the module docs.
     fn cmp(&self, other: &Self) -> Ordering {
         self.group
             .cmp(&other.group)
+            .then(self.behind.cmp(&other.behind))
+            .then(self.lag.cmp(&other.lag))
             .then(self.tier.total_cmp(&other.tier))
             .then(self.shuffle.total_cmp(&other.shuffle))
             // Equal keys only on a hash collision; the name keeps the order total anyway.
@@ -366,6 +495,7 @@ impl<'a> Ranked<'a> {
             base: self.mirror.base_url(want.version, self.protocol)?,
             protocol: self.protocol,
             group: self.group,
+            lag: self.lag,
         })
     }
 }

@@ -15,6 +15,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::metrics::First;
 use super::AppState;
 use crate::config::geo::continent_of;
 use crate::config::{Arch, Config, Layout, Protocol, Repo, Version};
@@ -227,6 +228,18 @@ fn picks<'a>(
     )
 }
 
+/// Count what an answer sends its client to: the first mirror's freshness (or the upstream,
+/// with no mirror), and how many behind mirrors it lists.
+fn count_answer(state: &AppState, endpoint: &'static str, picks: &[Pick<'_>]) {
+    let first = match picks.first() {
+        None => First::Upstream,
+        Some(p) if p.behind() => First::Behind,
+        Some(_) => First::Current,
+    };
+    let behind = picks.iter().filter(|p| p.behind()).count();
+    state.http.record_answer(endpoint, first, behind);
+}
+
 pub async fn mirrorlist(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -251,6 +264,7 @@ pub async fn mirrorlist(
     };
     let client = client(&state, config, peer, &forwarded_for, country);
     let picks = picks(&state, &snapshot, (v, r, arch, protocol), &client);
+    count_answer(&state, "mirrorlist", &picks);
     // About 70 bytes a line: one allocation for the whole answer.
     let mut body = String::with_capacity(64 + 96 * picks.len());
     if picks.is_empty() {
@@ -351,6 +365,7 @@ pub async fn metalink(
     };
     let client = client(&state, config, peer, &forwarded_for, country);
     let picks = picks(&state, &snapshot, (v, r, Some(arch), protocol), &client);
+    count_answer(&state, "metalink", &picks);
     let urls: Vec<MetalinkUrl> = picks
         .iter()
         .map(|p| MetalinkUrl {

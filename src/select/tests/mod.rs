@@ -10,6 +10,7 @@ use crate::state::{MirrorSnapshot, RepoVerdict};
 
 mod client;
 mod eligibility;
+mod freshness;
 mod ordering;
 
 const NOW: i64 = 1_800_000_000;

@@ -22,6 +22,33 @@ pub const ENDPOINTS: [&str; 7] = [
     "other",
 ];
 
+/// `endpoint` label values of the answer counters: the two answers dnf reads.
+pub const ANSWER_ENDPOINTS: [&str; 2] = ["mirrorlist", "metalink"];
+
+/// What an answer of the mirror list or metalink put first, the `first` label of
+/// `mirrorwatch_mirrorlist_answers_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum First {
+    /// A mirror whose copy is current.
+    Current,
+    /// A mirror whose copy is behind upstream (within `serve.max_lag`).
+    Behind,
+    /// No mirror qualified: the upstream itself.
+    Upstream,
+}
+
+impl First {
+    const ALL: [First; 3] = [First::Current, First::Behind, First::Upstream];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            First::Current => "current",
+            First::Behind => "behind",
+            First::Upstream => "upstream",
+        }
+    }
+}
+
 /// Upper bounds of the duration histogram, seconds. Dense below a few milliseconds, where
 /// the mirror list is expected to answer (p99 < 2 ms), sparse up to a slow `/metrics`.
 const BUCKETS: [f64; 16] = [
@@ -53,6 +80,10 @@ struct Tables {
     /// Sum of durations per endpoint in nanoseconds: integer additions need no
     /// compare-and-swap loop, and 2⁶⁴ ns is centuries of request time.
     sum_nanos: Box<[AtomicU64]>,
+    /// `ANSWER_ENDPOINTS.len() × First::ALL.len()` answers by what came first.
+    answers: Box<[AtomicU64]>,
+    /// `ANSWER_ENDPOINTS.len()` counts of behind mirrors listed.
+    behind_urls: Box<[AtomicU64]>,
 }
 
 impl Default for HttpStats {
@@ -78,6 +109,8 @@ impl HttpStats {
                 requests: zeros(ENDPOINTS.len() * CODES),
                 buckets: zeros(ENDPOINTS.len() * SLOTS),
                 sum_nanos: zeros(ENDPOINTS.len()),
+                answers: zeros(ANSWER_ENDPOINTS.len() * First::ALL.len()),
+                behind_urls: zeros(ANSWER_ENDPOINTS.len()),
             }),
         }
     }
@@ -115,7 +148,26 @@ impl HttpStats {
         }
     }
 
-    /// Write both families. Relaxed loads: a scrape racing a request may see it in one
+    /// Count one answer of the mirror list or metalink (`endpoint` one of
+    /// [`ANSWER_ENDPOINTS`]; anything else is not counted): what it listed first, and how
+    /// many of the mirrors it listed are behind upstream.
+    pub fn record_answer(&self, endpoint: &'static str, first: First, behind_urls: usize) {
+        let Some(e) = ANSWER_ENDPOINTS.iter().position(|x| *x == endpoint) else {
+            return;
+        };
+        let f = First::ALL.iter().position(|x| *x == first).unwrap_or(0);
+        let t = &self.inner;
+        if let Some(counter) = t.answers.get(e * First::ALL.len() + f) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        if behind_urls > 0 {
+            if let Some(counter) = t.behind_urls.get(e) {
+                counter.fetch_add(behind_urls as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Write every family. Relaxed loads: a scrape racing a request may see it in one
     /// table and not yet in another, which the next scrape corrects.
     pub(super) fn write(&self, out: &mut Exposition) {
         let t = &self.inner;
@@ -160,6 +212,35 @@ impl HttpStats {
         }
         out.add(requests);
         out.add(duration);
+
+        // Every label set is written, zeros included: an SLO ratio needs its start point.
+        let mut answers = out.counter(
+            "mirrorwatch_mirrorlist_answers_total",
+            "Mirror list and metalink answers with mirrors, by endpoint and by what came first: a current mirror, a behind one, or the upstream (no mirror qualified).",
+        );
+        let mut behind = out.counter(
+            "mirrorwatch_mirrorlist_behind_urls_total",
+            "Mirrors whose copy is behind upstream, listed in mirror list and metalink answers, by endpoint.",
+        );
+        for (e, endpoint) in ANSWER_ENDPOINTS.iter().enumerate() {
+            for (f, first) in First::ALL.iter().enumerate() {
+                let n = t
+                    .answers
+                    .get(e * First::ALL.len() + f)
+                    .map_or(0, |a| a.load(Ordering::Relaxed));
+                answers.set(
+                    &[("endpoint", endpoint), ("first", first.as_str())],
+                    n as f64,
+                );
+            }
+            let n = t
+                .behind_urls
+                .get(e)
+                .map_or(0, |a| a.load(Ordering::Relaxed));
+            behind.set(&[("endpoint", endpoint)], n as f64);
+        }
+        out.add(answers);
+        out.add(behind);
     }
 }
 

@@ -14,6 +14,7 @@ use crate::state::{
     EngineStats, FailureNote, FamilySnapshot, MirrorSnapshot, Phases, RepoVerdict, UpstreamTarget,
 };
 
+mod answers;
 mod timing;
 
 const NOW: i64 = 1_800_000_000;
