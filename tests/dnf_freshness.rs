@@ -13,18 +13,17 @@
 //! rpmbuild the test fails saying what to install; `MIRRORWATCH_SKIP_DNF=1` skips it knowingly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod dnf;
-mod kit;
-mod support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::daemon::Daemon;
+use common::dnf;
 use dnf::{assert_loopback_url, base, build_rpm, createrepo, repo_file, repomd_url, serve_repo};
 use dnf::{RepoFiles, REPO_PREFIX};
-use kit::{FakeMirror, MirrorOptions};
-use support::in_process;
+use fakemirrors::{FakeMirror, MirrorOptions};
 
 /// The revision every mirror starts with, and the one the upstream publishes next.
 const FIRST: u64 = 1_760_000_000;
@@ -176,7 +175,7 @@ async fn after_a_release_dnf_gets_the_new_revision_from_current_mirrors_first() 
          timeout: 2s\n  connect_timeout: 1s\nfreshness:\n  upstream_interval: 1s\n\
          serve:\n  mirrorlist_length: 10\nstate:\n  path: state.json\n",
     );
-    let daemon = in_process::Daemon::start(&yaml).await;
+    let daemon = Daemon::start(&yaml).await;
     let verdicts = || async {
         let mut all = Vec::new();
         for i in 0..MIRRORS {
