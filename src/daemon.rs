@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, Config};
 use crate::geoip::{GeoIp, GeoIpError};
 use crate::persist::{self, Loaded};
-use crate::probe::sweep::{sweep_slots, HostLimits, SweepContext};
+use crate::probe::{sweep_slots, HostLimits, SweepContext};
 use crate::probe::{DnsConfig, Fetcher, FetcherConfig, Limits, TrustConfig};
 use crate::scheduler::{self, unix_now};
 use crate::state::{Event, Records, Snapshot, StateWriter};
@@ -286,9 +286,7 @@ pub async fn check_once(
             if let Some(plan) = planner.plan(mirror, family) {
                 let ctx = ctx.clone();
                 // Each sweep waits for a slot of `ctx.sweeps` before it allocates anything.
-                tasks.spawn(async move {
-                    crate::probe::sweep::sweep(&ctx, &plan, &[], unix_now()).await
-                });
+                tasks.spawn(async move { crate::probe::sweep(&ctx, &plan, &[], unix_now()).await });
             }
         }
     }

@@ -14,10 +14,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, IpFamily, Mirror};
-use crate::probe::sweep::{
+use crate::probe::upstream::{poll, UpstreamFile, UpstreamResult};
+use crate::probe::{
     sweep, FileReport, FileResult, Previous, SweepContext, SweepPlan, Targets, Validators,
 };
-use crate::probe::upstream::{poll, UpstreamFile, UpstreamResult};
 use crate::state::{Event, Records};
 
 /// Seconds since the epoch, for reports.

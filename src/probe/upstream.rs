@@ -6,8 +6,9 @@ use std::net::IpAddr;
 
 use url::Url;
 
-use super::sweep::{resolve, Previous, SweepContext};
+use super::resolve::resolve;
 use super::{FailureReason, FetchRequest};
+use super::{Previous, SweepContext};
 use crate::config::IpFamily;
 use crate::freshness::Observation;
 use crate::repomd;

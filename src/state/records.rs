@@ -15,8 +15,8 @@ use crate::config::settings::HealthSettings;
 use crate::config::{IpFamily, Protocol};
 use crate::freshness::{MirrorCopy, UpstreamHistory};
 use crate::health::{MirrorHealth, SweepResult};
-use crate::probe::sweep::{FileResult, Previous, SweepReport, Validators};
 use crate::probe::upstream::{UpstreamReport, UpstreamResult};
+use crate::probe::{FileResult, Previous, SweepReport, Validators};
 
 /// Everything persisted.
 ///

@@ -14,8 +14,8 @@ use tokio::sync::oneshot;
 use crate::config::{Config, IpFamily, Mirror};
 use crate::freshness::{verdict, UpstreamHistory};
 use crate::health::score;
-use crate::probe::sweep::{FileResult, SweepReport, Validators};
 use crate::probe::upstream::{UpstreamReport, UpstreamResult};
+use crate::probe::{FileResult, SweepReport, Validators};
 
 /// Something that changes state.
 #[derive(Debug)]

@@ -20,7 +20,7 @@ use crate::kit::{FakeMirror, Network, RepoTree};
 use mirrorwatch::config::{Config, IpFamily};
 use mirrorwatch::freshness::Verdict;
 use mirrorwatch::health::State;
-use mirrorwatch::probe::sweep::{FileResult, Previous, SweepContext, Validators};
+use mirrorwatch::probe::{FileResult, Previous, SweepContext, Validators};
 use mirrorwatch::state::{Event, FamilySnapshot, Records, Snapshot, StateWriter};
 
 /// The two repository directories of the default layout (version 9.8, x86_64).
@@ -292,7 +292,7 @@ impl Engine {
             .keys()
             .map(|k| previous.get(k).map(Validators::from))
             .collect();
-        let report = mirrorwatch::probe::sweep::sweep(&self.ctx, &plan, &validators, now).await;
+        let report = mirrorwatch::probe::sweep(&self.ctx, &plan, &validators, now).await;
         for file in &report.files {
             match &file.result {
                 FileResult::Fetched {
