@@ -180,10 +180,8 @@ pub async fn run(
     .map(Arc::new);
     let records = load_records(&config);
     let now = unix_now();
-    // The writer keeps the records (and their interner). The scheduler takes the upstream's
-    // validators from a clone (it shares every record, and is dropped at once); its mirror
-    // tasks ask the writer for theirs.
-    let scheduler_records = records.clone();
+    // The writer keeps the records (and their interner); the scheduler's tasks ask it for
+    // their validators.
     let writer = StateWriter::new(config.clone(), records, now);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty(config.clone(), now)));
     let (events_tx, events_rx) = mpsc::channel(1024);
@@ -195,7 +193,6 @@ pub async fn run(
     let writer_task = tokio::spawn(writer_loop(writer, events_rx, snap_tx, engine_stop.clone()));
     let scheduler_task = tokio::spawn(scheduler::run(
         config_rx,
-        scheduler_records,
         events_tx.clone(),
         engine_stop.clone(),
     ));

@@ -44,4 +44,4 @@ pub use context::{sweep_slots, HostLimits, SweepContext};
 pub use plan::{SweepPlan, Targets};
 pub use report::{FileReport, FileResult, SweepReport};
 pub use sweep::sweep;
-pub use validators::{Previous, Validators};
+pub use validators::{Fetched, Previous, Validators};

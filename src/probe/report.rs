@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::plan::SweepPlan;
+use super::validators::{Fetched, Validators};
 use super::{Failure, FailureReason, Timings};
 use crate::config::{IpFamily, Protocol};
 
@@ -28,12 +29,46 @@ pub enum FileResult {
     },
 }
 
+impl FileResult {
+    /// What this result does to the copy kept of the file; `etag` and `last_modified` are
+    /// the response's, for a copy read in full.
+    pub fn fetched<'a>(
+        &'a self,
+        etag: Option<&'a str>,
+        last_modified: Option<&'a str>,
+    ) -> Fetched<'a> {
+        match self {
+            FileResult::Fetched {
+                sha256, missing, ..
+            } => Fetched::Read {
+                etag,
+                last_modified,
+                sha256,
+                missing: missing.as_deref(),
+            },
+            FileResult::NotModified => Fetched::Kept,
+            FileResult::NotFound | FileResult::Failed { .. } => Fetched::Lost,
+        }
+    }
+
+    /// A short name for logs: `fetched`, `not_modified`, `not_found` or `failed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FileResult::Fetched { .. } => "fetched",
+            FileResult::NotModified => "not_modified",
+            FileResult::NotFound => "not_found",
+            FileResult::Failed { .. } => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FileReport {
     pub key: String,
     pub result: FileResult,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
+    /// The validators for the next request of the file ([`Validators::next`]): what the
+    /// scheduler keeps for the next sweep and the records keep with the copy.
+    pub next: Option<Validators>,
 }
 
 impl FileReport {
@@ -42,8 +77,7 @@ impl FileReport {
         FileReport {
             key,
             result,
-            etag: None,
-            last_modified: None,
+            next: None,
         }
     }
 }

@@ -267,44 +267,31 @@ async fn fetch_file(
     url: &Url,
     addr: IpAddr,
 ) -> (FileReport, FetchStats) {
-    let none = Validators::default();
-    let previous = previous.unwrap_or(&none);
     let mut request = FetchRequest::get(url, addr);
     request.limits = ctx.limits;
     // A copy whose data files were not all found is fetched in full until they are: a 304
     // would say nothing about the data files that may have arrived since.
-    if previous.complete() || !ctx.check_data_files {
+    if let Some(previous) = previous.filter(|p| p.complete() || !ctx.check_data_files) {
         request.if_none_match = previous.etag();
         request.if_modified_since = previous.last_modified();
     }
     let outcome = ctx.fetcher.fetch(&request).await;
     let stats = FetchStats::of(&outcome);
-    // Validators are kept only with a copy that was read; a failure forgets them, so that
-    // the next request (after a restart too) cannot be answered "not modified".
-    let mut report = FileReport {
-        key: String::new(),
-        result: FileResult::NotModified,
-        etag: None,
-        last_modified: None,
-    };
-    report.result = match outcome.result {
+    // The response's validators, for a copy read in full.
+    let (mut etag, mut last_modified) = (None, None);
+    let result = match outcome.result {
         Err(failure) => FileResult::Failed {
             reason: failure.reason,
             detail: failure.detail,
         },
-        Ok(r) if r.status == 304 => {
-            report.etag = previous.etag().map(str::to_string);
-            report.last_modified = previous.last_modified().map(str::to_string);
-            FileResult::NotModified
-        }
+        Ok(r) if r.status == 304 => FileResult::NotModified,
         Ok(r) if r.status == 404 || r.status == 410 => FileResult::NotFound,
         Ok(r) if r.status != 200 => FileResult::Failed {
             reason: FailureReason::HttpStatus,
             detail: format!("HTTP {}", r.status),
         },
         Ok(r) => {
-            report.etag = r.etag;
-            report.last_modified = r.last_modified;
+            (etag, last_modified) = (r.etag, r.last_modified);
             match repomd::parse(&r.body) {
                 Err(e) => FileResult::Failed {
                     reason: FailureReason::BadXml,
@@ -318,8 +305,8 @@ async fn fetch_file(
                     // The body was parsed and hashed: it is not kept while data files are
                     // checked.
                     drop(r.body);
-                    let known = previous.same_sha256(&sha256);
-                    let missing = if ctx.check_data_files && !(known && previous.complete()) {
+                    let known = previous.is_some_and(|p| p.complete() && p.same_sha256(&sha256));
+                    let missing = if ctx.check_data_files && !known {
                         Some(missing_data_files(ctx, &parsed, url, addr).await)
                     } else {
                         None
@@ -333,6 +320,15 @@ async fn fetch_file(
                 }
             }
         }
+    };
+    let next = Validators::next(
+        previous,
+        result.fetched(etag.as_deref(), last_modified.as_deref()),
+    );
+    let report = FileReport {
+        key: String::new(),
+        result,
+        next,
     };
     (report, stats)
 }

@@ -7,8 +7,7 @@ use std::net::IpAddr;
 use url::Url;
 
 use super::resolve::resolve;
-use super::{FailureReason, FetchRequest};
-use super::{Previous, SweepContext};
+use super::{FailureReason, FetchRequest, Fetched, SweepContext, Validators};
 use crate::config::IpFamily;
 use crate::freshness::Observation;
 use crate::repomd;
@@ -18,7 +17,7 @@ use crate::repomd;
 pub struct UpstreamFile {
     pub key: String,
     pub urls: Vec<Url>,
-    pub previous: Option<Previous>,
+    pub previous: Option<Validators>,
 }
 
 #[derive(Debug, Clone)]
@@ -31,13 +30,30 @@ pub enum UpstreamResult {
     },
 }
 
+impl UpstreamResult {
+    /// What this result does to the version the records keep: a failed poll leaves it
+    /// standing (see [`Validators::next`]).
+    fn fetched<'a>(&'a self, etag: Option<&'a str>, last_modified: Option<&'a str>) -> Fetched<'a> {
+        match self {
+            // The upstream is the reference: its data files are not checked.
+            UpstreamResult::Fetched(o) => Fetched::Read {
+                etag,
+                last_modified,
+                sha256: &o.sha256,
+                missing: Some(&[]),
+            },
+            UpstreamResult::NotModified | UpstreamResult::Failed { .. } => Fetched::Kept,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct UpstreamReport {
     pub key: String,
     pub at: i64,
     pub result: UpstreamResult,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
+    /// The validators for the next poll of the file ([`Validators::next`]).
+    pub next: Option<Validators>,
 }
 
 /// Poll every file once; hosts are resolved once per poll (IPv4 first, then IPv6).
@@ -103,24 +119,20 @@ async fn poll_one(
     addrs: &HashMap<String, Result<IpAddr, String>>,
     now: i64,
 ) -> UpstreamReport {
-    let previous = file.previous.clone().unwrap_or_default();
-    let mut report = UpstreamReport {
-        key: file.key.clone(),
-        at: now,
-        result: UpstreamResult::Failed {
-            reason: FailureReason::Dns,
-            detail: "no upstream URL".into(),
-        },
-        etag: previous.etag.clone(),
-        last_modified: previous.last_modified.clone(),
+    let previous = file.previous.as_ref();
+    let mut result = UpstreamResult::Failed {
+        reason: FailureReason::Dns,
+        detail: "no upstream URL".into(),
     };
+    // The response's validators, for a file read in full.
+    let (mut etag, mut last_modified) = (None, None);
     // The first base that answers wins; a failure is reported only when all fail.
     for url in &file.urls {
         let host = url.host_str().unwrap_or_default();
         let addr = match addrs.get(host) {
             Some(Ok(addr)) => *addr,
             Some(Err(detail)) => {
-                report.result = UpstreamResult::Failed {
+                result = UpstreamResult::Failed {
                     reason: FailureReason::Dns,
                     detail: detail.clone(),
                 };
@@ -130,10 +142,10 @@ async fn poll_one(
         };
         let mut request = FetchRequest::get(url, addr);
         request.limits = ctx.limits;
-        request.if_none_match = previous.etag.as_deref();
-        request.if_modified_since = previous.last_modified.as_deref();
+        request.if_none_match = previous.and_then(Validators::etag);
+        request.if_modified_since = previous.and_then(Validators::last_modified);
         let outcome = ctx.fetcher.fetch(&request).await;
-        report.result = match outcome.result {
+        result = match outcome.result {
             Err(failure) => UpstreamResult::Failed {
                 reason: failure.reason,
                 detail: failure.detail,
@@ -149,15 +161,23 @@ async fn poll_one(
                     detail: e.to_string(),
                 },
                 Ok(parsed) => {
-                    report.etag = r.etag;
-                    report.last_modified = r.last_modified;
+                    (etag, last_modified) = (r.etag, r.last_modified);
                     UpstreamResult::Fetched(Observation::new(repomd::fingerprint(&r.body), &parsed))
                 }
             },
         };
-        if !matches!(report.result, UpstreamResult::Failed { .. }) {
+        if !matches!(result, UpstreamResult::Failed { .. }) {
             break;
         }
     }
-    report
+    let next = Validators::next(
+        previous,
+        result.fetched(etag.as_deref(), last_modified.as_deref()),
+    );
+    UpstreamReport {
+        key: file.key.clone(),
+        at: now,
+        result,
+        next,
+    }
 }

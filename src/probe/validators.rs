@@ -1,5 +1,27 @@
 //! The conditional-GET validators of one file (ETag, Last-Modified) with the hash of the copy
-//! they belong to and whether its data files were all found.
+//! they belong to and whether its data files were all found, and the one rule for what a
+//! fetch makes of them ([`Validators::next`]): the sweep puts its result in the report, and
+//! the scheduler, the records and the upstream poll all keep that.
+
+/// What a fetch did to the copy of a file that is kept between fetches: its input to
+/// [`Validators::next`].
+#[derive(Debug, Clone, Copy)]
+pub enum Fetched<'a> {
+    /// Read in full: a new copy, with the validators it came with, its hash (hex) and the
+    /// data files found missing (`None`: not checked).
+    Read {
+        etag: Option<&'a str>,
+        last_modified: Option<&'a str>,
+        sha256: &'a str,
+        missing: Option<&'a [String]>,
+    },
+    /// The copy kept stands: the file was not modified, or (for the upstream, whose records
+    /// keep the version seen last through a failure) the poll failed.
+    Kept,
+    /// The copy kept is no longer the file's: it was not found or could not be read, and a
+    /// mirror's records now hold that instead.
+    Lost,
+}
 
 /// What the last sweep saw of one file: the conditional-GET validators and its hash.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -87,6 +109,32 @@ impl Validators {
     pub fn complete(&self) -> bool {
         self.complete
     }
+
+    /// The validators for the next request of a file that had `previous`, after a fetch.
+    ///
+    /// Validators go with the copy they came with: a copy read in full brings its own, a copy
+    /// that stands keeps them, and a lost one takes them along, so that the next request
+    /// (after a restart too) cannot be answered "not modified" about a copy nobody holds. A
+    /// copy read without a check of its data files is complete when it is the copy that was
+    /// complete before (same hash).
+    pub fn next(previous: Option<&Validators>, fetched: Fetched<'_>) -> Option<Validators> {
+        match fetched {
+            Fetched::Read {
+                etag,
+                last_modified,
+                sha256,
+                missing,
+            } => {
+                let complete = match missing {
+                    Some(missing) => missing.is_empty(),
+                    None => previous.is_some_and(|p| p.complete && p.same_sha256(sha256)),
+                };
+                Some(Validators::new(etag, last_modified, Some(sha256), complete))
+            }
+            Fetched::Kept => previous.cloned(),
+            Fetched::Lost => None,
+        }
+    }
 }
 
 impl From<&Previous> for Validators {
@@ -142,5 +190,43 @@ mod tests {
         assert!(v.same_sha256(SHA) && v.complete());
         assert_eq!(Validators::default().etag(), None);
         assert_eq!(Validators::default().last_modified(), None);
+    }
+
+    fn read<'a>(etag: &'a str, sha256: &'a str, missing: Option<&'a [String]>) -> Fetched<'a> {
+        Fetched::Read {
+            etag: Some(etag),
+            last_modified: None,
+            sha256,
+            missing,
+        }
+    }
+
+    #[test]
+    fn a_fetch_moves_the_validators_with_the_copy() {
+        let other = SHA.replace('9', "8");
+        let checked = Validators::next(None, read("\"a\"", SHA, Some(&[]))).unwrap();
+        assert_eq!(checked.etag(), Some("\"a\""));
+        assert!(checked.same_sha256(SHA) && checked.complete());
+        let gaps = ["repodata/a.xml.gz".to_string()];
+        let partial = Validators::next(None, read("\"a\"", SHA, Some(&gaps))).unwrap();
+        assert!(!partial.complete());
+        // Unchecked: complete only as the same copy that was complete.
+        let same = Validators::next(Some(&checked), read("\"b\"", SHA, None)).unwrap();
+        assert!(same.complete() && same.etag() == Some("\"b\""));
+        let new = Validators::next(Some(&checked), read("\"b\"", &other, None)).unwrap();
+        assert!(!new.complete() && new.same_sha256(&other));
+        assert!(!Validators::next(Some(&partial), read("\"a\"", SHA, None))
+            .unwrap()
+            .complete());
+        assert!(!Validators::next(None, read("\"a\"", SHA, None))
+            .unwrap()
+            .complete());
+        // 304 keeps them, a lost copy takes them along.
+        assert_eq!(
+            Validators::next(Some(&checked), Fetched::Kept),
+            Some(checked.clone())
+        );
+        assert_eq!(Validators::next(None, Fetched::Kept), None);
+        assert_eq!(Validators::next(Some(&checked), Fetched::Lost), None);
     }
 }

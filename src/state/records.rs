@@ -477,8 +477,9 @@ impl Records {
         record.history.set_capacity(history_len);
         match report.result {
             UpstreamResult::Fetched(observation) => {
-                record.etag = report.etag;
-                record.last_modified = report.last_modified;
+                let next = report.next.as_ref();
+                record.etag = next.and_then(Validators::etag).map(str::to_string);
+                record.last_modified = next.and_then(Validators::last_modified).map(str::to_string);
                 record.history.observe(observation, report.at)
             }
             UpstreamResult::NotModified => {
@@ -623,8 +624,16 @@ impl Records {
                 interner.text_owned(file.key),
                 CopyRecord {
                     seen,
-                    etag: file.etag.map(|e| interner.text_owned(e)),
-                    last_modified: file.last_modified.map(|l| interner.text_owned(l)),
+                    etag: file
+                        .next
+                        .as_ref()
+                        .and_then(Validators::etag)
+                        .map(|e| interner.text(e)),
+                    last_modified: file
+                        .next
+                        .as_ref()
+                        .and_then(Validators::last_modified)
+                        .map(|l| interner.text(l)),
                     at: report.started,
                 },
             );

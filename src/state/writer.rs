@@ -36,6 +36,11 @@ pub enum Event {
         keys: Vec<String>,
         reply: oneshot::Sender<Vec<Option<Validators>>>,
     },
+    /// The upstream task is starting: it asks for the validators of the upstream's files,
+    /// by key, for the same reasons.
+    UpstreamValidators {
+        reply: oneshot::Sender<HashMap<String, Validators>>,
+    },
 }
 
 pub struct StateWriter {
@@ -112,6 +117,18 @@ impl StateWriter {
 
     pub fn config(&self) -> &Arc<Config> {
         &self.config
+    }
+
+    /// The validators of each upstream file whose current version is known, by key.
+    pub fn upstream_validators(&self) -> HashMap<String, Validators> {
+        let records = self.records.upstream.iter();
+        records
+            .filter_map(|(key, u)| {
+                let (etag, date) = (u.etag.as_deref(), u.last_modified.as_deref());
+                let sha256 = &u.history.current()?.sha256;
+                Some((key.clone(), Validators::new(etag, date, Some(sha256), true)))
+            })
+            .collect()
     }
 
     /// Whether a snapshot built at `now` would differ from the last one.
@@ -193,6 +210,9 @@ impl StateWriter {
                 let validators = self.records.validators(&mirror, family, &keys);
                 // The task may have been cancelled meanwhile: nobody to answer.
                 let _ = reply.send(validators);
+            }
+            Event::UpstreamValidators { reply } => {
+                let _ = reply.send(self.upstream_validators());
             }
             Event::ReloadFailed => {
                 self.stats.config_reload_ok = false;
