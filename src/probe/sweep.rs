@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use tracing::Instrument;
 use url::Url;
 
 use super::context::SweepContext;
@@ -57,6 +58,8 @@ struct FetchStats {
     tls: Option<TlsInfo>,
     reused: bool,
     ok: bool,
+    /// The final HTTP status, for the log.
+    status: Option<u16>,
 }
 
 impl FetchStats {
@@ -66,6 +69,7 @@ impl FetchStats {
             tls: outcome.tls,
             reused: outcome.reused,
             ok: outcome.result.is_ok(),
+            status: outcome.result.as_ref().ok().map(|r| r.status),
         }
     }
 }
@@ -84,7 +88,9 @@ pub async fn sweep(
     // (several KB: the fetches of the TIME file and of other protocols) is boxed only then,
     // so that it is not part of every waiting (mirror, family) task.
     let _slot = ctx.sweeps.acquire().await.ok();
-    Box::pin(run_sweep(ctx, plan, previous, started, clock)).await
+    // The span too is made only once the sweep runs.
+    let span = tracing::info_span!("sweep", mirror = %plan.mirror, family = plan.family.as_str());
+    Box::pin(run_sweep(ctx, plan, previous, started, clock).instrument(span)).await
 }
 
 async fn run_sweep(
@@ -143,7 +149,9 @@ async fn run_sweep(
                         reason: failure.reason,
                         detail: failure.detail.clone(),
                     };
-                    done.push((index, FileReport::failed(key, result), None));
+                    let file = FileReport::failed(key, result);
+                    log_file(&file, None);
+                    done.push((index, file, None));
                     continue;
                 }
             };
@@ -152,6 +160,7 @@ async fn run_sweep(
             let previous = previous.get(index).and_then(Option::as_ref);
             let (mut file, stats) = fetch_file(ctx, previous, &url, addr).await;
             file.key = key;
+            log_file(&file, Some(&stats));
             done.push((index, file, Some(stats)));
         }
     };
@@ -257,6 +266,24 @@ async fn reachable(ctx: &SweepContext, plan: &SweepPlan, protocol: Protocol, add
     request.limits = ctx.limits;
     let outcome = ctx.fetcher.fetch(&request).await;
     matches!(&outcome.result, Ok(r) if r.status < 500)
+}
+
+/// One debug event per file, inside the sweep's span. The fields are only evaluated when
+/// the event is enabled: nothing is formatted or allocated otherwise.
+fn log_file(file: &FileReport, stats: Option<&FetchStats>) {
+    let (reason, detail) = match &file.result {
+        FileResult::Failed { reason, detail } => (Some(reason.as_str()), Some(detail.as_str())),
+        _ => (None, None),
+    };
+    tracing::debug!(
+        key = %file.key,
+        result = file.result.kind(),
+        status = stats.and_then(|s| s.status),
+        reason,
+        detail,
+        duration = ?stats.map(|s| s.timings.total),
+        "file probed"
+    );
 }
 
 /// Fetches one repomd.xml (conditionally when `previous` allows) and checks its data files

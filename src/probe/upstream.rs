@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use tracing::Instrument;
 use url::Url;
 
 use super::resolve::resolve;
@@ -31,6 +32,15 @@ pub enum UpstreamResult {
 }
 
 impl UpstreamResult {
+    /// A short name for logs: `fetched`, `not_modified` or `failed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamResult::Fetched(_) => "fetched",
+            UpstreamResult::NotModified => "not_modified",
+            UpstreamResult::Failed { .. } => "failed",
+        }
+    }
+
     /// What this result does to the version the records keep: a failed poll leaves it
     /// standing (see [`Validators::next`]).
     fn fetched<'a>(&'a self, etag: Option<&'a str>, last_modified: Option<&'a str>) -> Fetched<'a> {
@@ -56,8 +66,14 @@ pub struct UpstreamReport {
     pub next: Option<Validators>,
 }
 
-/// Poll every file once; hosts are resolved once per poll (IPv4 first, then IPv6).
+/// Poll every file once; hosts are resolved once per poll (IPv4 first, then IPv6). One
+/// tracing span per poll, with a debug event per file.
 pub async fn poll(ctx: &SweepContext, files: &[UpstreamFile], now: i64) -> Vec<UpstreamReport> {
+    let span = tracing::info_span!("upstream_poll", files = files.len());
+    poll_files(ctx, files, now).instrument(span).await
+}
+
+async fn poll_files(ctx: &SweepContext, files: &[UpstreamFile], now: i64) -> Vec<UpstreamReport> {
     let mut hosts: Vec<String> = files
         .iter()
         .flat_map(|f| &f.urls)
@@ -68,20 +84,23 @@ pub async fn poll(ctx: &SweepContext, files: &[UpstreamFile], now: i64) -> Vec<U
     let mut lookups = tokio::task::JoinSet::new();
     for host in hosts {
         let fetcher = ctx.fetcher.clone();
-        lookups.spawn(async move {
-            let mut found = Err(format!("{host}: no address"));
-            for family in [IpFamily::Ipv4, IpFamily::Ipv6] {
-                match resolve(&fetcher, &host, family).await.0 {
-                    Ok(Some(addr)) => {
-                        found = Ok(addr);
-                        break;
+        lookups.spawn(
+            async move {
+                let mut found = Err(format!("{host}: no address"));
+                for family in [IpFamily::Ipv4, IpFamily::Ipv6] {
+                    match resolve(&fetcher, &host, family).await.0 {
+                        Ok(Some(addr)) => {
+                            found = Ok(addr);
+                            break;
+                        }
+                        Ok(None) => {}
+                        Err(failure) => found = Err(failure.detail),
                     }
-                    Ok(None) => {}
-                    Err(failure) => found = Err(failure.detail),
                 }
+                (host, found)
             }
-            (host, found)
-        });
+            .in_current_span(),
+        );
     }
     let mut addrs: HashMap<String, Result<IpAddr, String>> = HashMap::new();
     while let Some(Ok((host, found))) = lookups.join_next().await {
@@ -97,11 +116,14 @@ pub async fn poll(ctx: &SweepContext, files: &[UpstreamFile], now: i64) -> Vec<U
             .unwrap_or_default();
         let per_host = ctx.hosts.get(host);
         let (ctx, file, addrs) = (ctx.clone(), file.clone(), addrs.clone());
-        tasks.spawn(async move {
-            let _local = per_host.acquire_owned().await.ok();
-            let _global = ctx.global.clone().acquire_owned().await.ok();
-            (index, poll_one(&ctx, &file, &addrs, now).await)
-        });
+        tasks.spawn(
+            async move {
+                let _local = per_host.acquire_owned().await.ok();
+                let _global = ctx.global.clone().acquire_owned().await.ok();
+                (index, poll_one(&ctx, &file, &addrs, now).await)
+            }
+            .in_current_span(),
+        );
     }
     let mut reports = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -126,6 +148,8 @@ async fn poll_one(
     };
     // The response's validators, for a file read in full.
     let (mut etag, mut last_modified) = (None, None);
+    // The last fetch's status and time, for the log.
+    let (mut status, mut duration) = (None, None);
     // The first base that answers wins; a failure is reported only when all fail.
     for url in &file.urls {
         let host = url.host_str().unwrap_or_default();
@@ -145,6 +169,8 @@ async fn poll_one(
         request.if_none_match = previous.and_then(Validators::etag);
         request.if_modified_since = previous.and_then(Validators::last_modified);
         let outcome = ctx.fetcher.fetch(&request).await;
+        status = outcome.result.as_ref().ok().map(|r| r.status);
+        duration = Some(outcome.timings.total);
         result = match outcome.result {
             Err(failure) => UpstreamResult::Failed {
                 reason: failure.reason,
@@ -173,6 +199,19 @@ async fn poll_one(
     let next = Validators::next(
         previous,
         result.fetched(etag.as_deref(), last_modified.as_deref()),
+    );
+    let (reason, detail) = match &result {
+        UpstreamResult::Failed { reason, detail } => (Some(reason.as_str()), Some(detail.as_str())),
+        _ => (None, None),
+    };
+    tracing::debug!(
+        key = %file.key,
+        result = result.kind(),
+        status,
+        reason,
+        detail,
+        duration = ?duration,
+        "upstream file polled"
     );
     UpstreamReport {
         key: file.key.clone(),
