@@ -2,6 +2,7 @@
 //! HTTP server, connected by channels. Data flows one way: scheduler → events → state writer
 //! → `watch` of `Arc<Snapshot>` → HTTP handlers.
 
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,8 @@ pub enum StartError {
 /// The fetcher and limits the configuration asks for.
 pub fn sweep_context(config: &Config) -> Result<SweepContext, StartError> {
     let p = &config.probe;
+    let count = |n: NonZeroU32| NonZeroUsize::try_from(n).unwrap_or(NonZeroUsize::MAX);
+    let (concurrency, per_host) = (count(p.concurrency), count(p.per_host));
     let mut extra_ca_pem = Vec::new();
     for path in &p.ca_files {
         let pem = std::fs::read_to_string(path).map_err(|source| StartError::CaFile {
@@ -59,22 +62,19 @@ pub fn sweep_context(config: &Config) -> Result<SweepContext, StartError> {
             extra_ca_pem,
         },
         user_agent: p.user_agent.clone(),
-        max_idle_per_host: p.per_host as usize,
+        max_idle_per_host: per_host.get(),
         ..FetcherConfig::default()
     })?;
     Ok(SweepContext {
-        global: Arc::new(Semaphore::new(p.concurrency as usize)),
-        sweeps: Arc::new(Semaphore::new(sweep_slots(
-            p.concurrency as usize,
-            p.per_host as usize,
-        ))),
+        global: Arc::new(Semaphore::new(concurrency.get())),
+        sweeps: Arc::new(Semaphore::new(sweep_slots(concurrency, per_host))),
         limits: Limits {
             connect_timeout: p.connect_timeout,
             total_timeout: p.timeout,
-            max_body_bytes: p.max_body_bytes,
+            max_body_bytes: p.max_body_bytes.get(),
             max_redirects: p.max_redirects,
         },
-        hosts: Arc::new(HostLimits::new(p.per_host as usize)),
+        hosts: Arc::new(HostLimits::new(per_host)),
         check_data_files: config.freshness.check_data_files,
         time_file: config.probe.time_file,
         keep_connections: p.interval < fetcher.idle_timeout(),

@@ -333,9 +333,7 @@ impl FamilyHealth {
 
 /// The table in the module doc; `prior` is Unknown when the history is too old to count.
 fn decide(prior: State, outcome: Outcome, h: &FamilyHealth, settings: &HealthSettings) -> State {
-    // Settings validation already demands ≥ 1; max(1) keeps a 0 from meaning "never".
-    let k = settings.down_after.max(1);
-    let m = settings.up_after.max(1);
+    let (k, m) = (settings.down_after.get(), settings.up_after.get());
     match (prior, outcome) {
         (State::Unknown, Outcome::Ok) => State::Up,
         (State::Unknown, Outcome::Partial) => State::Degraded,

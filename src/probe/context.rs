@@ -2,6 +2,7 @@
 //! name, and the sweep slots that bound how many sweeps hold a working set at once) and the
 //! probe settings a sweep reads.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
@@ -32,28 +33,28 @@ pub struct SweepContext {
 
 /// How many sweeps may be in progress at once: enough to keep `concurrency` requests in
 /// flight when each sweep has `per_host` of them, and at least one.
-pub fn sweep_slots(concurrency: usize, per_host: usize) -> usize {
-    (concurrency / per_host.max(1)).max(1)
+pub fn sweep_slots(concurrency: NonZeroUsize, per_host: NonZeroUsize) -> usize {
+    (concurrency.get() / per_host).max(1)
 }
 
 /// One semaphore per host name, created on first use, so that the IPv4 and IPv6 sweeps of a
 /// mirror (and a mirror sharing a host with another) together stay within the cap.
 #[derive(Debug)]
 pub struct HostLimits {
-    per_host: usize,
+    per_host: NonZeroUsize,
     hosts: std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>,
 }
 
 impl HostLimits {
-    pub fn new(per_host: usize) -> HostLimits {
+    pub fn new(per_host: NonZeroUsize) -> HostLimits {
         HostLimits {
-            per_host: per_host.max(1),
+            per_host,
             hosts: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
     /// Requests in flight to one host at most.
-    pub fn per_host(&self) -> usize {
+    pub fn per_host(&self) -> NonZeroUsize {
         self.per_host
     }
 
@@ -65,7 +66,7 @@ impl HostLimits {
         };
         hosts
             .entry(host.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host.get())))
             .clone()
     }
 }
@@ -76,8 +77,9 @@ mod tests {
 
     #[test]
     fn sweep_slots_keep_the_global_cap_busy() {
-        assert_eq!(sweep_slots(64, 4), 16);
-        assert_eq!(sweep_slots(2, 4), 1);
-        assert_eq!(sweep_slots(10, 0), 10);
+        let n = |n| NonZeroUsize::new(n).unwrap();
+        assert_eq!(sweep_slots(n(64), n(4)), 16);
+        assert_eq!(sweep_slots(n(2), n(4)), 1);
+        assert_eq!(sweep_slots(n(10), n(1)), 10);
     }
 }

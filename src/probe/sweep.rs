@@ -164,7 +164,7 @@ async fn run_sweep(
             done.push((index, file, Some(stats)));
         }
     };
-    let workers = ctx.hosts.per_host().min(plan.len()).max(1);
+    let workers = ctx.hosts.per_host().get().min(plan.len());
     let mut results: Vec<Option<(FileReport, Option<FetchStats>)>> = Vec::new();
     results.resize_with(plan.len(), || None);
     for (index, file, stats) in join_all((0..workers).map(|_| worker()).collect())

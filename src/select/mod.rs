@@ -137,7 +137,7 @@ pub fn select_with<'a>(
         addr,
     };
     let candidates = index.candidates(snapshot, want, client.family());
-    let length = usize::try_from(serve.mirrorlist_length).unwrap_or(usize::MAX);
+    let length = usize::try_from(serve.mirrorlist_length.get()).unwrap_or(usize::MAX);
     // The best `length` so far, in order: most candidates lose against the last one with a
     // single comparison, so nothing is sorted but the answer itself.
     let mut best: Vec<Ranked<'a>> = Vec::with_capacity(length.min(candidates.len()) + 1);

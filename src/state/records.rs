@@ -463,7 +463,11 @@ impl CopyRecord {
 
 impl Records {
     /// Fold one upstream poll result; true when the current upstream version changed.
-    pub fn fold_upstream(&mut self, report: UpstreamReport, history_len: usize) -> bool {
+    pub fn fold_upstream(
+        &mut self,
+        report: UpstreamReport,
+        history_len: std::num::NonZeroUsize,
+    ) -> bool {
         let record = self
             .upstream
             .entry(report.key)

@@ -107,7 +107,7 @@ impl StateWriter {
             was_ready: false,
             round_started: None,
             round_swept: HashSet::new(),
-            empty_history: UpstreamHistory::new(1),
+            empty_history: UpstreamHistory::new(std::num::NonZeroUsize::MIN),
         }
     }
 
@@ -139,7 +139,8 @@ impl StateWriter {
     pub fn apply(&mut self, event: Event, now: i64) {
         match event {
             Event::Upstream(reports) => {
-                let history = self.config.freshness.history as usize;
+                let history = self.config.freshness.history;
+                let history = history.try_into().unwrap_or(std::num::NonZeroUsize::MAX);
                 let total = reports.len();
                 let mut failed = 0;
                 for report in reports {
