@@ -1,6 +1,7 @@
 //! Unit tests for the health state machine, the rolling window and the score.
 
 use super::*;
+use crate::config::IpFamily;
 
 const INTERVAL: i64 = 300;
 
