@@ -1,7 +1,7 @@
 //! Per-mirror, per-IP-family health: a state machine with hysteresis, a rolling window of
 //! sweep samples (success ratio, latency percentiles), a mirror's overall state from its
-//! families ([`MirrorHealth`]) and the mirror score. Pure: every
-//! function that needs the time takes `now` in unix seconds, so tests replay any history.
+//! families ([`MirrorHealth`]) and the mirror score. Pure: every function that needs the
+//! time takes `now` in unix seconds, so tests replay any history.
 //!
 //! # State machine
 //!

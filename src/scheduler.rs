@@ -2,7 +2,9 @@
 //! the tasks' phases are spread over the interval so the load is even; one upstream task
 //! polls every `freshness.upstream_interval`. A global semaphore caps requests in flight and
 //! each sweep caps its own (`probe.per_host`). A configuration change restarts only the tasks
-//! whose mirror changed. Results go to the state writer as [`Event`]s.
+//! whose mirror changed, and the upstream task only when the layout, the upstream or the
+//! probe and freshness settings changed; a task starting asks the state writer for its
+//! validators. Results go to the state writer as [`Event`]s.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};

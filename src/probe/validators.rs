@@ -23,7 +23,8 @@ pub enum Fetched<'a> {
     Lost,
 }
 
-/// What the last sweep saw of one file: the conditional-GET validators and its hash.
+/// [`Validators`] spelt out field by field (the hash in hex), as the records can show them
+/// (`CopyRecord::previous`); the probing paths use [`Validators`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Previous {
     pub etag: Option<String>,
@@ -33,8 +34,9 @@ pub struct Previous {
     pub complete: bool,
 }
 
-/// [`Previous`] as a sweep uses it, compact: both validators in one allocation and the hash
-/// as bytes. The scheduler keeps one per file of every (mirror, family) between sweeps.
+/// What a conditional GET of one file needs, compact: both validators in one allocation and
+/// the hash as bytes. The scheduler keeps one per file of every (mirror, family) between
+/// sweeps, and the upstream task one per upstream file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Validators {
     /// The ETag, then the Last-Modified date.
