@@ -281,7 +281,7 @@ fn log_file(file: &FileReport, stats: Option<&FetchStats>) {
         status = stats.and_then(|s| s.status),
         reason,
         detail,
-        duration = ?stats.map(|s| s.timings.total),
+        duration = stats.map(|s| tracing::field::debug(s.timings.total)),
         "file probed"
     );
 }

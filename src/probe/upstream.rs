@@ -210,7 +210,7 @@ async fn poll_one(
         status,
         reason,
         detail,
-        duration = ?duration,
+        duration = duration.map(tracing::field::debug),
         "upstream file polled"
     );
     UpstreamReport {
