@@ -2,6 +2,7 @@
 //! HTTP server, connected by channels. Data flows one way: scheduler → events → state writer
 //! → `watch` of `Arc<Snapshot>` → HTTP handlers.
 
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, Config};
 use crate::geoip::{GeoIp, GeoIpError};
 use crate::persist::{self, Loaded};
-use crate::probe::sweep::{sweep_slots, HostLimits, SweepContext};
+use crate::probe::{sweep_slots, HostLimits, SweepContext};
 use crate::probe::{DnsConfig, Fetcher, FetcherConfig, Limits, TrustConfig};
 use crate::scheduler::{self, unix_now};
 use crate::state::{Event, Records, Snapshot, StateWriter};
@@ -40,6 +41,8 @@ pub enum StartError {
 /// The fetcher and limits the configuration asks for.
 pub fn sweep_context(config: &Config) -> Result<SweepContext, StartError> {
     let p = &config.probe;
+    let count = |n: NonZeroU32| NonZeroUsize::try_from(n).unwrap_or(NonZeroUsize::MAX);
+    let (concurrency, per_host) = (count(p.concurrency), count(p.per_host));
     let mut extra_ca_pem = Vec::new();
     for path in &p.ca_files {
         let pem = std::fs::read_to_string(path).map_err(|source| StartError::CaFile {
@@ -59,22 +62,19 @@ pub fn sweep_context(config: &Config) -> Result<SweepContext, StartError> {
             extra_ca_pem,
         },
         user_agent: p.user_agent.clone(),
-        max_idle_per_host: p.per_host as usize,
+        max_idle_per_host: per_host.get(),
         ..FetcherConfig::default()
     })?;
     Ok(SweepContext {
-        global: Arc::new(Semaphore::new(p.concurrency as usize)),
-        sweeps: Arc::new(Semaphore::new(sweep_slots(
-            p.concurrency as usize,
-            p.per_host as usize,
-        ))),
+        global: Arc::new(Semaphore::new(concurrency.get())),
+        sweeps: Arc::new(Semaphore::new(sweep_slots(concurrency, per_host))),
         limits: Limits {
             connect_timeout: p.connect_timeout,
             total_timeout: p.timeout,
-            max_body_bytes: p.max_body_bytes,
+            max_body_bytes: p.max_body_bytes.get(),
             max_redirects: p.max_redirects,
         },
-        hosts: Arc::new(HostLimits::new(p.per_host as usize)),
+        hosts: Arc::new(HostLimits::new(per_host)),
         check_data_files: config.freshness.check_data_files,
         time_file: config.probe.time_file,
         keep_connections: p.interval < fetcher.idle_timeout(),
@@ -180,10 +180,8 @@ pub async fn run(
     .map(Arc::new);
     let records = load_records(&config);
     let now = unix_now();
-    // The writer keeps the records (and their interner). The scheduler takes the upstream's
-    // validators from a clone (it shares every record, and is dropped at once); its mirror
-    // tasks ask the writer for theirs.
-    let scheduler_records = records.clone();
+    // The writer keeps the records (and their interner); the scheduler's tasks ask it for
+    // their validators.
     let writer = StateWriter::new(config.clone(), records, now);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty(config.clone(), now)));
     let (events_tx, events_rx) = mpsc::channel(1024);
@@ -195,7 +193,6 @@ pub async fn run(
     let writer_task = tokio::spawn(writer_loop(writer, events_rx, snap_tx, engine_stop.clone()));
     let scheduler_task = tokio::spawn(scheduler::run(
         config_rx,
-        scheduler_records,
         events_tx.clone(),
         engine_stop.clone(),
     ));
@@ -286,9 +283,7 @@ pub async fn check_once(
             if let Some(plan) = planner.plan(mirror, family) {
                 let ctx = ctx.clone();
                 // Each sweep waits for a slot of `ctx.sweeps` before it allocates anything.
-                tasks.spawn(async move {
-                    crate::probe::sweep::sweep(&ctx, &plan, &[], unix_now()).await
-                });
+                tasks.spawn(async move { crate::probe::sweep(&ctx, &plan, &[], unix_now()).await });
             }
         }
     }

@@ -15,6 +15,7 @@
 //! current, and a mirror that moved past what we last saw is "unknown, newer", never
 //! stale. The master being down never makes the whole network look stale.
 
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -77,7 +78,7 @@ impl Observation {
 /// last, at most `capacity` of them, plus whether the upstream answered lately.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpstreamHistory {
-    capacity: usize,
+    capacity: NonZeroUsize,
     versions: Vec<UpstreamVersion>,
     /// True after a successful poll, false after a failed one (and before the first).
     upstream_up: bool,
@@ -89,10 +90,10 @@ pub struct UpstreamHistory {
 }
 
 impl UpstreamHistory {
-    /// An empty history keeping at most `capacity` versions (at least 1: the current one).
-    pub fn new(capacity: usize) -> Self {
+    /// An empty history keeping at most `capacity` versions (at least the current one).
+    pub fn new(capacity: NonZeroUsize) -> Self {
         UpstreamHistory {
-            capacity: capacity.max(1),
+            capacity,
             versions: Vec::new(),
             upstream_up: false,
             last_success: None,
@@ -104,13 +105,13 @@ impl UpstreamHistory {
 
     /// Change the capacity (e.g. after a config reload or loading a state file written
     /// with another setting), dropping the oldest versions that no longer fit.
-    pub fn set_capacity(&mut self, capacity: usize) {
-        self.capacity = capacity.max(1);
+    pub fn set_capacity(&mut self, capacity: NonZeroUsize) {
+        self.capacity = capacity;
         self.trim();
     }
 
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.capacity.get()
     }
 
     /// Record a successful poll at `now`. Returns true when the current upstream version
@@ -209,7 +210,7 @@ impl UpstreamHistory {
     }
 
     fn trim(&mut self) {
-        let excess = self.versions.len().saturating_sub(self.capacity);
+        let excess = self.versions.len().saturating_sub(self.capacity.get());
         self.versions.drain(..excess);
     }
 }

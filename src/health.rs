@@ -1,6 +1,7 @@
 //! Per-mirror, per-IP-family health: a state machine with hysteresis, a rolling window of
-//! sweep samples (success ratio, latency percentiles) and the mirror score. Pure: every
-//! function that needs the time takes `now` in unix seconds, so tests replay any history.
+//! sweep samples (success ratio, latency percentiles), a mirror's overall state from its
+//! families ([`MirrorHealth`]) and the mirror score. Pure: every function that needs the
+//! time takes `now` in unix seconds, so tests replay any history.
 //!
 //! # State machine
 //!
@@ -31,12 +32,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::settings::{HealthSettings, IpFamily};
+use crate::config::settings::HealthSettings;
 
+mod mirror;
 mod score;
 #[cfg(test)]
 mod tests;
 
+pub use mirror::MirrorHealth;
 pub use score::score;
 
 /// Samples kept per family whatever the window: bounds memory and state-file size when the
@@ -333,9 +336,7 @@ impl FamilyHealth {
 
 /// The table in the module doc; `prior` is Unknown when the history is too old to count.
 fn decide(prior: State, outcome: Outcome, h: &FamilyHealth, settings: &HealthSettings) -> State {
-    // Settings validation already demands ≥ 1; max(1) keeps a 0 from meaning "never".
-    let k = settings.down_after.max(1);
-    let m = settings.up_after.max(1);
+    let (k, m) = (settings.down_after.get(), settings.up_after.get());
     match (prior, outcome) {
         (State::Unknown, Outcome::Ok) => State::Up,
         (State::Unknown, Outcome::Partial) => State::Degraded,
@@ -350,60 +351,4 @@ fn decide(prior: State, outcome: Outcome, h: &FamilyHealth, settings: &HealthSet
 
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// Health of one mirror: one entry per family it is probed over (no AAAA, no `ipv6`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct MirrorHealth {
-    pub ipv4: Option<FamilyHealth>,
-    pub ipv6: Option<FamilyHealth>,
-}
-
-impl MirrorHealth {
-    pub fn family(&self, family: IpFamily) -> Option<&FamilyHealth> {
-        match family {
-            IpFamily::Ipv4 => self.ipv4.as_ref(),
-            IpFamily::Ipv6 => self.ipv6.as_ref(),
-        }
-    }
-
-    /// [`FamilyHealth::record`] on `family`, creating it on its first sweep.
-    pub fn record(
-        &mut self,
-        family: IpFamily,
-        result: &SweepResult,
-        now: i64,
-        settings: &HealthSettings,
-    ) -> Option<Transition> {
-        let slot = match family {
-            IpFamily::Ipv4 => &mut self.ipv4,
-            IpFamily::Ipv6 => &mut self.ipv6,
-        };
-        slot.get_or_insert_with(FamilyHealth::new)
-            .record(result, now, settings)
-    }
-
-    /// Unknown until a family has been swept (unswept families are ignored after that);
-    /// Up if every swept family is Up, Down if every one is Down, else Degraded — e.g. IPv6
-    /// broken while IPv4 works: the mirror serves, but not everyone.
-    pub fn overall(&self) -> State {
-        let known = [&self.ipv4, &self.ipv6]
-            .into_iter()
-            .flatten()
-            .map(FamilyHealth::state)
-            .filter(|s| *s != State::Unknown);
-        let (mut any, mut all_up, mut all_down) = (false, true, true);
-        for state in known {
-            any = true;
-            all_up &= state == State::Up;
-            all_down &= state == State::Down;
-        }
-        match (any, all_up, all_down) {
-            (false, _, _) => State::Unknown,
-            (true, true, _) => State::Up,
-            (true, _, true) => State::Down,
-            _ => State::Degraded,
-        }
-    }
 }

@@ -2,7 +2,9 @@
 //! the tasks' phases are spread over the interval so the load is even; one upstream task
 //! polls every `freshness.upstream_interval`. A global semaphore caps requests in flight and
 //! each sweep caps its own (`probe.per_host`). A configuration change restarts only the tasks
-//! whose mirror changed. Results go to the state writer as [`Event`]s.
+//! whose mirror changed, and the upstream task only when the layout, the upstream or the
+//! probe and freshness settings changed; a task starting asks the state writer for its
+//! validators. Results go to the state writer as [`Event`]s.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -14,11 +16,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, IpFamily, Mirror};
-use crate::probe::sweep::{
-    sweep, FileReport, FileResult, Previous, SweepContext, SweepPlan, Targets, Validators,
-};
-use crate::probe::upstream::{poll, UpstreamFile, UpstreamResult};
-use crate::state::{Event, Records};
+use crate::probe::upstream::{poll, UpstreamFile};
+use crate::probe::{sweep, SweepContext, SweepPlan, Targets, Validators};
+use crate::state::Event;
 
 /// Seconds since the epoch, for reports.
 pub fn unix_now() -> i64 {
@@ -53,7 +53,10 @@ impl Planner {
 }
 
 /// Every distinct upstream repomd.xml of the layout.
-pub fn upstream_files(config: &Config, previous: &HashMap<String, Previous>) -> Vec<UpstreamFile> {
+pub fn upstream_files(
+    config: &Config,
+    previous: &HashMap<String, Validators>,
+) -> Vec<UpstreamFile> {
     let mut seen = HashSet::new();
     config
         .layout
@@ -94,28 +97,13 @@ async fn validators_of(
     answer.await.ok()
 }
 
-/// Update the validators of one file after a sweep's result for it.
-fn remember(previous: &mut Option<Validators>, file: &FileReport) {
-    match &file.result {
-        FileResult::Fetched {
-            sha256, missing, ..
-        } => {
-            let old = previous.as_ref();
-            let same = old.is_some_and(|p| p.same_sha256(sha256));
-            let complete = match missing {
-                Some(m) => m.is_empty(),
-                None => same && old.is_some_and(Validators::complete),
-            };
-            *previous = Some(Validators::new(
-                file.etag.as_deref(),
-                file.last_modified.as_deref(),
-                Some(sha256),
-                complete,
-            ));
-        }
-        FileResult::NotModified => {}
-        FileResult::NotFound | FileResult::Failed { .. } => *previous = None,
-    }
+/// The validators of the upstream's files, by key, from the writer; `None` when the writer
+/// is gone.
+async fn upstream_validators(events: &mpsc::Sender<Event>) -> Option<HashMap<String, Validators>> {
+    let permit = events.reserve().await.ok()?;
+    let (reply, answer) = oneshot::channel();
+    permit.send(Event::UpstreamValidators { reply });
+    answer.await.ok()
 }
 
 /// Where in the interval a (mirror, family) sweeps: a stable fraction from its name.
@@ -173,9 +161,10 @@ async fn mirror_loop(
             report = sweep(&ctx, &plan, &previous, unix_now()) => report,
             _ = shutdown.cancelled() => return,
         };
-        // The report has one file per planned file, in plan order.
+        // The report has one file per planned file, in plan order, each with its next
+        // validators.
         for (previous, file) in previous.iter_mut().zip(&report.files) {
-            remember(previous, file);
+            previous.clone_from(&file.next);
         }
         if events.send(Event::Sweep(Box::new(report))).await.is_err() {
             return;
@@ -186,10 +175,22 @@ async fn mirror_loop(
 async fn upstream_loop(
     ctx: SweepContext,
     config: Arc<Config>,
-    mut previous: HashMap<String, Previous>,
+    predecessor: Option<JoinHandle<()>>,
     events: mpsc::Sender<Event>,
     shutdown: CancellationToken,
 ) {
+    // As in `mirror_loop`: the last poll of the task this one replaces is folded before the
+    // writer answers.
+    if let Some(predecessor) = predecessor {
+        let _ = predecessor.await;
+    }
+    let mut previous = tokio::select! {
+        previous = upstream_validators(&events) => match previous {
+            Some(previous) => previous,
+            None => return,
+        },
+        _ = shutdown.cancelled() => return,
+    };
     let mut ticker = tokio::time::interval(config.freshness.upstream_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -203,15 +204,10 @@ async fn upstream_loop(
             _ = shutdown.cancelled() => return,
         };
         for r in &reports {
-            if let UpstreamResult::Fetched(o) = &r.result {
-                let p = Previous {
-                    etag: r.etag.clone(),
-                    last_modified: r.last_modified.clone(),
-                    sha256: Some(o.sha256.clone()),
-                    complete: true,
-                };
-                previous.insert(r.key.clone(), p);
-            }
+            match &r.next {
+                Some(next) => previous.insert(r.key.clone(), next.clone()),
+                None => previous.remove(&r.key),
+            };
         }
         if events.send(Event::Upstream(reports)).await.is_err() {
             return;
@@ -238,56 +234,53 @@ pub struct InForce {
 }
 
 /// Runs the probing tasks for whatever configuration `configs` holds, until `shutdown`.
+/// Every task asks the state writer for its validators when it starts.
 pub async fn run(
     mut configs: watch::Receiver<InForce>,
-    records: Records,
     events: mpsc::Sender<Event>,
     shutdown: CancellationToken,
 ) {
     let mut tasks: BTreeMap<TaskKey, (Mirror, CancellationToken, JoinHandle<()>)> = BTreeMap::new();
     let mut upstream: Option<(CancellationToken, JoinHandle<()>)> = None;
-    let upstream_previous: HashMap<String, Previous> = records
-        .upstream
-        .iter()
-        .filter_map(|(k, u)| {
-            let current = u.history.current()?;
-            Some((
-                k.clone(),
-                Previous {
-                    etag: u.etag.clone(),
-                    last_modified: u.last_modified.clone(),
-                    sha256: Some(current.sha256.clone()),
-                    complete: true,
-                },
-            ))
-        })
-        .collect();
-    // Mirror tasks ask the writer for their validators; nothing else is needed from these.
-    drop(records);
-    let mut in_force: Option<Arc<Config>> = None;
+    let mut in_force: Option<InForce> = None;
     loop {
-        let InForce { config, ctx } = configs.borrow_and_update().clone();
+        let new = configs.borrow_and_update().clone();
+        let config = new.config;
         // Every task runs with the whole configuration: when anything but the mirror list
         // changed (layout, upstream, probe or freshness settings), every task restarts.
         let restart_all = in_force.as_ref().is_none_or(|old| {
-            old.layout != config.layout
-                || old.upstream != config.upstream
-                || old.probe != config.probe
-                || old.freshness != config.freshness
+            old.config.layout != config.layout
+                || old.config.upstream != config.upstream
+                || old.config.probe != config.probe
+                || old.config.freshness != config.freshness
         });
-        in_force = Some(config.clone());
-        if let Some((token, _)) = upstream.take() {
-            token.cancel();
+        // The fetcher and caps are built from those settings: while they stand, the tasks
+        // started now share the ones of the tasks kept, and with them one global cap.
+        let ctx = match in_force {
+            Some(old) if !restart_all => old.ctx,
+            _ => new.ctx,
+        };
+        in_force = Some(InForce {
+            config: config.clone(),
+            ctx: ctx.clone(),
+        });
+        // The upstream task polls the layout's files at the upstream's URLs: a change of
+        // the mirror list leaves it running, with the validators it has learnt.
+        if restart_all {
+            let predecessor = upstream.take().map(|(token, handle)| {
+                token.cancel();
+                handle
+            });
+            let token = shutdown.child_token();
+            let handle = tokio::spawn(upstream_loop(
+                ctx.clone(),
+                config.clone(),
+                predecessor,
+                events.clone(),
+                token.clone(),
+            ));
+            upstream = Some((token, handle));
         }
-        let token = shutdown.child_token();
-        let handle = tokio::spawn(upstream_loop(
-            ctx.clone(),
-            config.clone(),
-            upstream_previous.clone(),
-            events.clone(),
-            token.clone(),
-        ));
-        upstream = Some((token, handle));
         let planner = Planner::new(config.clone());
         let mut wanted: HashSet<TaskKey> = HashSet::new();
         for mirror in config.enabled_mirrors() {

@@ -318,3 +318,56 @@ fn a_restarted_task_keeps_its_validators() {
     assert!(after.iter().all(|r| r.method == "GET"), "{after:?}");
     d.stop();
 }
+
+/// The upstream poll outlives a reload that changes only the mirror list, and a reload that
+/// changes the layout restarts it with the validators it has learnt: either way the
+/// upstream's unchanged repomd.xml goes on being asked for conditionally (304s), not read in
+/// full as on a first poll.
+#[test]
+fn the_upstream_poll_keeps_its_validators_across_reloads() {
+    let setup = Setup::new(2);
+    setup
+        .net
+        .publish(APPSTREAM, &RepoTree::new(1_700_000_000, "appstream"));
+    let mut d = setup.start(&[("m0", 0)]);
+    let upstream = &setup.net.upstream;
+    let repomd = |dir: &str| format!("/{dir}repodata/repomd.xml");
+    // Polls of `dir` at the upstream since the `before`-th request.
+    let polls_since = |before: usize, dir: &str| {
+        let path = repomd(dir);
+        let requests = upstream.requests();
+        let polls: Vec<_> = requests[before..]
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect();
+        polls
+    };
+    // Three polls after the reload: at most the first can come from the task before it.
+    let three_polls = |before: usize, dir: &str| {
+        wait_until(&format!("three polls of {dir} at the upstream"), || {
+            let polls = polls_since(before, dir);
+            (polls.len() >= 3).then_some(polls)
+        })
+    };
+
+    // Only the mirror list changes.
+    let before = upstream.requests().len();
+    setup.reload(&mut d, &setup.cfg(&[("m0", 0), ("m1", 1)]).yaml());
+    let polls = three_polls(before, DIR);
+    assert!(polls.iter().all(|r| r.not_modified), "{polls:?}");
+
+    // The layout changes: AppStream is new, BaseOS is not.
+    let mut cfg = setup.cfg(&[("m0", 0), ("m1", 1)]);
+    cfg.repos.push(("appstream", "AppStream/$basearch/os/"));
+    let before = upstream.requests().len();
+    setup.reload(&mut d, &cfg.yaml());
+    let polls = three_polls(before, DIR);
+    assert!(polls.iter().all(|r| r.not_modified), "{polls:?}");
+    let first = polls_since(before, APPSTREAM);
+    assert!(
+        first.first().is_some_and(|r| !r.not_modified),
+        "AppStream's first poll is read in full: {first:?}"
+    );
+    d.stop();
+}

@@ -25,7 +25,7 @@ fn dns_config(dns: &FakeDns) -> DnsConfig {
     DnsConfig {
         name_servers: vec![dns.addr()],
         timeout: Duration::from_secs(2),
-        attempts: 1,
+        attempts: std::num::NonZeroUsize::MIN,
     }
 }
 

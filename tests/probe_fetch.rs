@@ -25,7 +25,7 @@ fn loopback_dns() -> DnsConfig {
     DnsConfig {
         name_servers: vec![SocketAddr::from(([127, 0, 0, 1], 1))],
         timeout: Duration::from_millis(500),
-        attempts: 1,
+        attempts: std::num::NonZeroUsize::MIN,
     }
 }
 

@@ -6,6 +6,7 @@
 //! Reference: `docs/configuration.md`.
 
 pub mod almalinux;
+mod counts;
 pub mod diag;
 pub mod geo;
 pub mod mirror;
@@ -115,17 +116,26 @@ fn load_into(path: &Path, out: &mut Vec<Diagnostic>) -> Option<Config> {
     let layout_value = take("layout");
     let mirrors_value = take("mirrors");
     let mut settings = Settings::default();
-    read_section(take("probe"), "probe", &mut settings.probe, &mut d);
+    let zeros = &mut settings.zero_counts;
+    read_section(take("probe"), "probe", &mut settings.probe, zeros, &mut d);
+    let freshness = &mut settings.freshness;
+    read_section(take("freshness"), "freshness", freshness, zeros, &mut d);
     read_section(
-        take("freshness"),
-        "freshness",
-        &mut settings.freshness,
+        take("health"),
+        "health",
+        &mut settings.health,
+        zeros,
         &mut d,
     );
-    read_section(take("health"), "health", &mut settings.health, &mut d);
-    read_section(take("serve"), "serve", &mut settings.serve, &mut d);
-    read_section(take("metrics"), "metrics", &mut settings.metrics, &mut d);
-    read_section(take("state"), "state", &mut settings.state, &mut d);
+    read_section(take("serve"), "serve", &mut settings.serve, zeros, &mut d);
+    read_section(
+        take("metrics"),
+        "metrics",
+        &mut settings.metrics,
+        zeros,
+        &mut d,
+    );
+    read_section(take("state"), "state", &mut settings.state, zeros, &mut d);
 
     let base = path.parent().unwrap_or(Path::new("."));
     let almalinux_given = almalinux.is_some();
@@ -310,13 +320,21 @@ pub(crate) fn section<T: DeserializeOwned>(
 }
 
 /// Deserialize an optional settings section into `target`, which keeps its defaults on error.
+/// The counts it writes as 0 keep their defaults and are added to `zeros`, to be reported
+/// by [`Settings::check`] unless the section could not be read at all.
 fn read_section<T: DeserializeOwned>(
     value: Option<Value>,
     path: &str,
     target: &mut T,
+    zeros: &mut Vec<&'static str>,
     d: &mut FileDiag<'_>,
 ) {
-    if let Some(parsed) = value.and_then(|v| section::<T>(v, path, d)) {
+    let Some(mut value) = value else {
+        return;
+    };
+    let zero = counts::take_zero_counts(path, &mut value);
+    if let Some(parsed) = section::<T>(value, path, d) {
         *target = parsed;
+        zeros.extend(zero);
     }
 }

@@ -3,12 +3,14 @@
 //! then [`Settings::check`] enforces the rules between keys.
 
 use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::counts::COUNTS;
 use super::diag::FileDiag;
 
 /// Which IP family a probe is pinned to.
@@ -57,10 +59,13 @@ pub struct ProbeSettings {
     #[serde(deserialize_with = "duration")]
     pub connect_timeout: Duration,
     /// Requests in flight across all mirrors.
-    pub concurrency: u32,
+    #[serde(deserialize_with = "super::counts::count")]
+    pub concurrency: NonZeroU32,
     /// Requests in flight to one mirror host.
-    pub per_host: u32,
-    pub max_body_bytes: u64,
+    #[serde(deserialize_with = "super::counts::count")]
+    pub per_host: NonZeroU32,
+    #[serde(deserialize_with = "super::counts::count")]
+    pub max_body_bytes: NonZeroU64,
     pub max_redirects: u32,
     pub ip_families: Vec<IpFamily>,
     pub protocols: Vec<Protocol>,
@@ -80,9 +85,9 @@ impl Default for ProbeSettings {
             interval: Duration::from_secs(300),
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
-            concurrency: 64,
-            per_host: 4,
-            max_body_bytes: 1024 * 1024,
+            concurrency: NonZeroU32::new(64).unwrap_or(NonZeroU32::MIN),
+            per_host: NonZeroU32::new(4).unwrap_or(NonZeroU32::MIN),
+            max_body_bytes: NonZeroU64::new(1024 * 1024).unwrap_or(NonZeroU64::MIN),
             max_redirects: 3,
             ip_families: vec![IpFamily::Ipv4, IpFamily::Ipv6],
             protocols: vec![Protocol::Https, Protocol::Http],
@@ -104,7 +109,8 @@ pub struct FreshnessSettings {
     #[serde(deserialize_with = "duration")]
     pub stale_after: Duration,
     /// Distinct upstream versions remembered per (version, repo, arch).
-    pub history: u32,
+    #[serde(deserialize_with = "super::counts::count")]
+    pub history: NonZeroU32,
     /// Check that the files a new repomd.xml references exist with their stated size.
     pub check_data_files: bool,
 }
@@ -114,7 +120,7 @@ impl Default for FreshnessSettings {
         FreshnessSettings {
             upstream_interval: Duration::from_secs(60),
             stale_after: Duration::from_secs(12 * 3600),
-            history: 64,
+            history: NonZeroU32::new(64).unwrap_or(NonZeroU32::MIN),
             check_data_files: true,
         }
     }
@@ -124,9 +130,11 @@ impl Default for FreshnessSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct HealthSettings {
     /// Consecutive failed sweeps before a mirror (family) is down.
-    pub down_after: u32,
+    #[serde(deserialize_with = "super::counts::count")]
+    pub down_after: NonZeroU32,
     /// Consecutive successful sweeps before it is up again.
-    pub up_after: u32,
+    #[serde(deserialize_with = "super::counts::count")]
+    pub up_after: NonZeroU32,
     /// Window of the rolling success ratio and latency percentiles.
     #[serde(deserialize_with = "duration")]
     pub window: Duration,
@@ -135,8 +143,8 @@ pub struct HealthSettings {
 impl Default for HealthSettings {
     fn default() -> Self {
         HealthSettings {
-            down_after: 3,
-            up_after: 1,
+            down_after: NonZeroU32::new(3).unwrap_or(NonZeroU32::MIN),
+            up_after: NonZeroU32::MIN,
             window: Duration::from_secs(3600),
         }
     }
@@ -149,7 +157,8 @@ pub struct ServeSettings {
     /// Peers whose `X-Forwarded-For` is believed.
     #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<IpNet>,
-    pub mirrorlist_length: u32,
+    #[serde(deserialize_with = "super::counts::count")]
+    pub mirrorlist_length: NonZeroU32,
     /// The same /24 (IPv4) or /64 (IPv6) gets the same answer for this long.
     #[serde(deserialize_with = "duration")]
     pub sticky_for: Duration,
@@ -169,7 +178,7 @@ impl Default for ServeSettings {
         ServeSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 9184)),
             trusted_proxies: Vec::new(),
-            mirrorlist_length: 10,
+            mirrorlist_length: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
             sticky_for: Duration::from_secs(3600),
             // Mirrors sync every few hours: without some allowance, every upstream release
             // would empty the list until each mirror had synced and been probed again.
@@ -220,6 +229,10 @@ pub struct Settings {
     pub serve: ServeSettings,
     pub metrics: MetricsSettings,
     pub state: StateSettings,
+    /// The counts ([`COUNTS`]) the file wrote as 0: taken out before their section was read
+    /// (see [`super::counts::take_zero_counts`]), so they hold their defaults, and reported
+    /// by [`Settings::check`] with the other broken rules.
+    pub zero_counts: Vec<&'static str>,
 }
 
 impl Settings {
@@ -257,20 +270,8 @@ impl Settings {
         if p.connect_timeout > p.timeout {
             diag.error("probe.connect_timeout", "must not exceed probe.timeout");
         }
-        let positive = [
-            ("probe.concurrency", u64::from(p.concurrency)),
-            ("probe.per_host", u64::from(p.per_host)),
-            ("probe.max_body_bytes", p.max_body_bytes),
-            ("freshness.history", u64::from(self.freshness.history)),
-            ("health.down_after", u64::from(self.health.down_after)),
-            ("health.up_after", u64::from(self.health.up_after)),
-            (
-                "serve.mirrorlist_length",
-                u64::from(self.serve.mirrorlist_length),
-            ),
-        ];
-        for (path, value) in positive {
-            if value == 0 {
+        for path in COUNTS {
+            if self.zero_counts.contains(&path) {
                 diag.error(path, "must be at least 1");
             }
         }

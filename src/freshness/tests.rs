@@ -29,7 +29,7 @@ fn fetched(tag: &str, timestamp: Option<i64>) -> MirrorCopy {
 /// Upstream published versions a, b, c, d one per hour from T0 (data timestamps a
 /// minute before each was first polled).
 fn four_versions() -> UpstreamHistory {
-    let mut h = UpstreamHistory::new(10);
+    let mut h = UpstreamHistory::new(cap(10));
     for (i, tag) in ["a", "b", "c", "d"].into_iter().enumerate() {
         let seen = T0 + HOUR * i as i64;
         assert!(h.observe(obs(tag, seen - 60), seen));
@@ -152,7 +152,7 @@ fn unknown_hash_without_timestamps_has_no_estimate() {
     assert_eq!(v.lag_seconds(), None);
     assert!(!v.is_stale(Duration::ZERO));
 
-    let mut no_ts = UpstreamHistory::new(5);
+    let mut no_ts = UpstreamHistory::new(cap(5));
     no_ts.observe(
         Observation {
             timestamp: None,
@@ -172,7 +172,7 @@ fn unknown_hash_without_timestamps_has_no_estimate() {
 
 #[test]
 fn empty_history_is_unknown_and_never_stale() {
-    let mut h = UpstreamHistory::new(5);
+    let mut h = UpstreamHistory::new(cap(5));
     h.record_failure(T0, "connect");
     let v = verdict(&h, &fetched("x", Some(T0 - 1000 * HOUR)), T0);
     assert_eq!(
@@ -280,7 +280,7 @@ fn not_found_is_missing_and_failures_are_errors() {
 
 #[test]
 fn history_cap_drops_the_oldest() {
-    let mut h = UpstreamHistory::new(3);
+    let mut h = UpstreamHistory::new(cap(3));
     for (i, tag) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
         h.observe(obs(tag, T0), T0 + i as i64);
     }
@@ -291,11 +291,14 @@ fn history_cap_drops_the_oldest() {
         verdict(&h, &fetched("a", None), T0 + 10).as_str(),
         "unknown"
     );
-    h.set_capacity(1);
+    h.set_capacity(cap(1));
     assert_eq!(h.versions().len(), 1);
     assert_eq!(h.current().map(|v| v.sha256.as_str()), Some("sha-e"));
     // Zero would leave no current version: it is raised to one.
-    assert_eq!(UpstreamHistory::new(0).capacity(), 1);
+    assert_eq!(
+        UpstreamHistory::new(std::num::NonZeroUsize::MIN).capacity(),
+        1
+    );
 }
 
 #[test]
@@ -435,4 +438,9 @@ fn verdict_serializes_with_a_status_tag() {
         serde_json::to_string(&Verdict::Current).unwrap(),
         r#"{"status":"current"}"#
     );
+}
+
+/// A history capacity.
+fn cap(n: usize) -> std::num::NonZeroUsize {
+    std::num::NonZeroUsize::new(n).unwrap()
 }

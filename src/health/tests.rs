@@ -1,13 +1,14 @@
 //! Unit tests for the health state machine, the rolling window and the score.
 
 use super::*;
+use crate::config::IpFamily;
 
 const INTERVAL: i64 = 300;
 
 fn settings(down_after: u32, up_after: u32) -> HealthSettings {
     HealthSettings {
-        down_after,
-        up_after,
+        down_after: std::num::NonZeroU32::new(down_after).unwrap(),
+        up_after: std::num::NonZeroU32::new(up_after).unwrap(),
         window: Duration::from_secs(3600),
     }
 }
@@ -235,9 +236,11 @@ fn partial_with_nothing_failed_or_nothing_fetched_is_classified_by_content() {
     assert_eq!(ratio, Some(0.5));
 }
 
+/// The smallest thresholds act at once (a 0, which used to act as 1, cannot be configured:
+/// the thresholds are `NonZeroU32`).
 #[test]
-fn zero_thresholds_act_as_one() {
-    let s = settings(0, 0);
+fn thresholds_of_one_act_at_once() {
+    let s = settings(1, 1);
     let mut h = in_state(State::Up, &s);
     let (states, _) = feed(&mut h, &[failed(), ok(1), partial(1, 1)], &s);
     assert_eq!(states, vec![State::Down, State::Up, State::Degraded]);

@@ -3,6 +3,7 @@
 //! round trip. An IP-literal host skips DNS altogether.
 
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use hickory_resolver::config::{
@@ -52,7 +53,7 @@ pub struct DnsConfig {
     /// Bound on one query to one server.
     pub timeout: Duration,
     /// Tries per query.
-    pub attempts: usize,
+    pub attempts: NonZeroUsize,
 }
 
 impl Default for DnsConfig {
@@ -60,7 +61,7 @@ impl Default for DnsConfig {
         DnsConfig {
             name_servers: Vec::new(),
             timeout: Duration::from_secs(5),
-            attempts: 2,
+            attempts: NonZeroUsize::new(2).unwrap_or(NonZeroUsize::MIN),
         }
     }
 }
@@ -163,7 +164,7 @@ impl DnsResolver {
         // The prober measures DNS, not /etc/hosts.
         options.use_hosts_file = ResolveHosts::Never;
         options.timeout = config.timeout;
-        options.attempts = config.attempts.max(1);
+        options.attempts = config.attempts.get();
         let inner = builder.build().map_err(|e| DnsSetupError(e.to_string()))?;
         Ok(DnsResolver { inner })
     }

@@ -66,7 +66,7 @@ fn resolver(server: SocketAddr) -> DnsResolver {
     DnsResolver::new(&DnsConfig {
         name_servers: vec![server],
         timeout: Duration::from_secs(2),
-        attempts: 1,
+        attempts: std::num::NonZeroUsize::MIN,
     })
     .unwrap()
 }

@@ -7,6 +7,10 @@
 //!   (→ last body byte) timed separately; connect and total timeouts, a body cap,
 //!   bounded redirects, kept-alive connections reused per (scheme, host, port,
 //!   address); TLS with the ring provider, leaf-certificate expiry recorded.
+//! - A sweep ([`sweep()`]): `context` (what every sweep shares, the caps), `plan` (what a
+//!   sweep fetches), `resolve` (its DNS), `validators` (conditional GET, and the one rule
+//!   for what a fetch makes of them), `report` (what it found); [`upstream`] polls the
+//!   reference files.
 //!
 //! Invariants: a fetch never returns `Err` nor panics — every failure is a
 //! [`Failure`] with a [`FailureReason`] from a small fixed set (a metric label) and
@@ -15,13 +19,18 @@
 //! one chunk) is ever held in memory.
 
 mod conn;
+mod context;
 pub mod dns;
 mod fetch;
 mod message;
 mod outcome;
-pub mod sweep;
+mod plan;
+mod report;
+mod resolve;
+mod sweep;
 pub mod tls;
 pub mod upstream;
+mod validators;
 
 pub use dns::{DnsAnswer, DnsConfig, DnsResolver, Family, FamilyLookup, Resolution};
 pub use fetch::{Fetcher, FetcherConfig, SetupError};
@@ -30,3 +39,9 @@ pub use outcome::{
     Timings, TlsInfo,
 };
 pub use tls::TrustConfig;
+
+pub use context::{sweep_slots, HostLimits, SweepContext};
+pub use plan::{SweepPlan, Targets};
+pub use report::{FileReport, FileResult, SweepReport};
+pub use sweep::sweep;
+pub use validators::{Fetched, Previous, Validators};

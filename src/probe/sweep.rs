@@ -3,474 +3,28 @@
 //! The primary protocol (the first of `probe.protocols` the mirror has) fetches every file
 //! with a conditional GET; each other protocol gets one reachability fetch. A repomd.xml not
 //! seen before has the data files it references checked with HEAD (partial sync →
-//! incomplete). Connections are kept within the sweep, so 136 files cost one handshake.
-//!
-//! Memory: a [`SweepPlan`] is built once per configuration and kept for the life of its
-//! task, so it is small: one base URL per tree (the main one, each module's) and protocol,
-//! and per file two indices into those and into the layout's table of paths ([`Targets`]),
-//! which every plan of a configuration shares. URLs are joined when a file is fetched. A
+//! incomplete). Connections are kept within the sweep, so 136 files cost one handshake. A
 //! sweep holds one of `ctx.sweeps` slots from start to end, so that only about
 //! `concurrency / per_host` sweeps have a working set (fetch tasks, results) at a time.
 
-use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tracing::Instrument;
 use url::Url;
 
-use super::{
-    DnsAnswer, Failure, FailureReason, FetchOutcome, FetchRequest, Fetcher, Limits, Phase, Timings,
-    TlsInfo,
-};
-use crate::config::{IpFamily, Layout, Mirror, Protocol};
+use super::context::SweepContext;
+use super::plan::SweepPlan;
+use super::report::{FileReport, FileResult, SweepReport};
+use super::resolve::{resolve, routes};
+use super::validators::Validators;
+use super::{Failure, FailureReason, FetchOutcome, FetchRequest, Phase, Timings, TlsInfo};
+use crate::config::Protocol;
 use crate::repomd;
-
-/// What a sweep needs besides its plan: shared by every sweep of the engine.
-#[derive(Clone)]
-pub struct SweepContext {
-    pub fetcher: Fetcher,
-    /// The global cap on requests in flight.
-    pub global: Arc<Semaphore>,
-    /// Sweeps in progress: a sweep holds a slot from before it allocates anything until its
-    /// report is made. About `concurrency / per_host` slots keep the global cap busy.
-    pub sweeps: Arc<Semaphore>,
-    pub limits: Limits,
-    /// Requests in flight to one host, across every sweep and the upstream poll.
-    pub hosts: Arc<HostLimits>,
-    pub check_data_files: bool,
-    /// Also fetch the `TIME` file (an epoch) at the mirror's root.
-    pub time_file: bool,
-    /// Keep a sweep's connections for the next sweep of the mirror: only worth it when that
-    /// comes before they expire (`probe.interval` shorter than the fetcher's idle timeout).
-    /// Otherwise they are closed when the sweep ends, so that idle connections of every
-    /// mirror swept in the last idle timeout do not pile up.
-    pub keep_connections: bool,
-}
-
-/// How many sweeps may be in progress at once: enough to keep `concurrency` requests in
-/// flight when each sweep has `per_host` of them, and at least one.
-pub fn sweep_slots(concurrency: usize, per_host: usize) -> usize {
-    (concurrency / per_host.max(1)).max(1)
-}
-
-/// One semaphore per host name, created on first use, so that the IPv4 and IPv6 sweeps of a
-/// mirror (and a mirror sharing a host with another) together stay within the cap.
-#[derive(Debug)]
-pub struct HostLimits {
-    per_host: usize,
-    hosts: std::sync::Mutex<std::collections::HashMap<String, Arc<Semaphore>>>,
-}
-
-impl HostLimits {
-    pub fn new(per_host: usize) -> HostLimits {
-        HostLimits {
-            per_host: per_host.max(1),
-            hosts: std::sync::Mutex::new(std::collections::HashMap::new()),
-        }
-    }
-
-    /// Requests in flight to one host at most.
-    pub fn per_host(&self) -> usize {
-        self.per_host
-    }
-
-    /// The semaphore of `host`. A std mutex: it is held for a map lookup, never across `.await`.
-    pub fn get(&self, host: &str) -> Arc<Semaphore> {
-        let mut hosts = match self.hosts.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        hosts
-            .entry(host.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
-            .clone()
-    }
-}
-
-/// What the last sweep saw of one file: the conditional-GET validators and its hash.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Previous {
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-    pub sha256: Option<String>,
-    /// Its data files were checked and all found.
-    pub complete: bool,
-}
-
-/// [`Previous`] as a sweep uses it, compact: both validators in one allocation and the hash
-/// as bytes. The scheduler keeps one per file of every (mirror, family) between sweeps.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Validators {
-    /// The ETag, then the Last-Modified date.
-    text: Box<str>,
-    etag_len: u32,
-    has_etag: bool,
-    has_last_modified: bool,
-    has_sha256: bool,
-    complete: bool,
-    sha256: [u8; 32],
-}
-
-impl Validators {
-    /// `sha256` in hex, as in [`FileResult::Fetched`]; one that is not is treated as absent.
-    pub fn new(
-        etag: Option<&str>,
-        last_modified: Option<&str>,
-        sha256: Option<&str>,
-        complete: bool,
-    ) -> Validators {
-        let mut bytes = [0u8; 32];
-        let has_sha256 = sha256.is_some_and(|hex| hex::decode_to_slice(hex, &mut bytes).is_ok());
-        Validators::from_bytes(etag, last_modified, has_sha256.then_some(&bytes), complete)
-    }
-
-    /// [`Validators::new`] with the sha256 as the 32 bytes the records keep: no hex on the way.
-    pub fn from_bytes(
-        etag: Option<&str>,
-        last_modified: Option<&str>,
-        sha256: Option<&[u8; 32]>,
-        complete: bool,
-    ) -> Validators {
-        let (etag, has_etag) = (etag.unwrap_or_default(), etag.is_some());
-        let mut text = String::with_capacity(etag.len() + last_modified.map_or(0, str::len));
-        text.push_str(etag);
-        text.push_str(last_modified.unwrap_or_default());
-        Validators {
-            text: text.into_boxed_str(),
-            // An ETag over 4 GiB cannot come through the body cap's headers.
-            etag_len: u32::try_from(etag.len()).unwrap_or(u32::MAX),
-            has_etag,
-            has_last_modified: last_modified.is_some(),
-            has_sha256: sha256.is_some(),
-            complete,
-            sha256: sha256.copied().unwrap_or_default(),
-        }
-    }
-
-    pub fn etag(&self) -> Option<&str> {
-        let end = self.etag_len as usize;
-        self.has_etag.then(|| self.text.get(..end)).flatten()
-    }
-
-    pub fn last_modified(&self) -> Option<&str> {
-        let start = if self.has_etag {
-            self.etag_len as usize
-        } else {
-            0
-        };
-        self.has_last_modified
-            .then(|| self.text.get(start..))
-            .flatten()
-    }
-
-    /// Whether the copy had this sha256 (hex).
-    pub fn same_sha256(&self, sha256: &str) -> bool {
-        let mut bytes = [0u8; 32];
-        self.has_sha256 && hex::decode_to_slice(sha256, &mut bytes).is_ok() && bytes == self.sha256
-    }
-
-    /// Its data files were checked and all found.
-    pub fn complete(&self) -> bool {
-        self.complete
-    }
-}
-
-impl From<&Previous> for Validators {
-    fn from(p: &Previous) -> Validators {
-        Validators::new(
-            p.etag.as_deref(),
-            p.last_modified.as_deref(),
-            p.sha256.as_deref(),
-            p.complete,
-        )
-    }
-}
-
-/// The repomd.xml files of a layout, in layout order, as paths relative to a mirror's base
-/// (`9.8/BaseOS/x86_64/os/repodata/repomd.xml`). Built once per configuration and shared by
-/// every plan made from it.
-#[derive(Debug, Default)]
-pub struct Targets {
-    paths: Vec<Box<str>>,
-}
-
-/// What follows a target's key (its directory) in its repomd.xml path.
-const REPOMD: &str = "repodata/repomd.xml";
-
-impl Targets {
-    pub fn new(layout: &Layout) -> Targets {
-        Targets {
-            paths: layout
-                .targets()
-                .map(|t| t.repomd_path().into_boxed_str())
-                .collect(),
-        }
-    }
-
-    /// The repomd.xml path of target `index`, relative to a mirror's base URL.
-    fn path(&self, index: u32) -> &str {
-        self.paths.get(index as usize).map_or("", |p| p)
-    }
-
-    /// The key of target `index`: its directory, `9.8/BaseOS/x86_64/os/`.
-    fn key(&self, index: u32) -> &str {
-        let path = self.path(index);
-        path.strip_suffix(REPOMD).unwrap_or(path)
-    }
-}
-
-/// One file of a plan: a target of the layout, under one of the plan's base URLs.
-#[derive(Debug, Clone, Copy)]
-struct PlannedFile {
-    target: u32,
-    tree: u32,
-}
-
-/// One sweep to run: built once per (configuration, mirror, family) and reused by every
-/// sweep of it.
-#[derive(Debug, Clone)]
-pub struct SweepPlan {
-    pub mirror: String,
-    pub family: IpFamily,
-    pub primary: Protocol,
-    pub secondary: Vec<Protocol>,
-    targets: Arc<Targets>,
-    /// Base URLs of the mirror's trees (the main one, then each module's it has files in),
-    /// per protocol.
-    trees: Vec<BTreeMap<Protocol, Url>>,
-    files: Vec<PlannedFile>,
-    /// `<base>/TIME` over the primary protocol.
-    pub time_url: Option<Url>,
-}
-
-impl SweepPlan {
-    /// The plan of `mirror` over `family`, probing `protocols` (in order of preference):
-    /// `None` when the mirror has none of them. `targets` must be of `layout`.
-    pub fn new(
-        targets: &Arc<Targets>,
-        layout: &Layout,
-        protocols: &[Protocol],
-        mirror: &Mirror,
-        family: IpFamily,
-    ) -> Option<SweepPlan> {
-        let protocols: Vec<Protocol> = protocols
-            .iter()
-            .copied()
-            .filter(|p| mirror.address.for_protocol(*p).is_some())
-            .collect();
-        let (&primary, secondary) = protocols.split_first()?;
-        let mut modules: Vec<Option<&str>> = Vec::new();
-        let mut trees: Vec<BTreeMap<Protocol, Url>> = Vec::new();
-        let mut files = Vec::new();
-        for (index, t) in layout.indexed_targets_for(mirror) {
-            let module = t.version.module.as_deref();
-            let tree = match modules.iter().position(|m| *m == module) {
-                Some(tree) => tree,
-                None => {
-                    let urls = protocols
-                        .iter()
-                        .filter_map(|&p| Some((p, mirror.base_url(t.version, p)?.clone())))
-                        .collect();
-                    modules.push(module);
-                    trees.push(urls);
-                    trees.len() - 1
-                }
-            };
-            if !trees[tree].contains_key(&primary) {
-                continue;
-            }
-            let (Ok(target), Ok(tree)) = (u32::try_from(index), u32::try_from(tree)) else {
-                continue;
-            };
-            files.push(PlannedFile { target, tree });
-        }
-        files.shrink_to_fit();
-        Some(SweepPlan {
-            mirror: mirror.name.clone(),
-            family,
-            primary,
-            secondary: secondary.to_vec(),
-            targets: targets.clone(),
-            trees,
-            files,
-            time_url: mirror
-                .address
-                .for_protocol(primary)
-                .and_then(|base| base.join("TIME").ok()),
-        })
-    }
-
-    /// The number of files.
-    pub fn len(&self) -> usize {
-        self.files.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-
-    /// The key of each file (`9.8/BaseOS/x86_64/os/`), in plan order: the order of a
-    /// report's files and of the validators a sweep takes.
-    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
-        self.files.iter().map(|f| self.targets.key(f.target))
-    }
-
-    /// The key of file `index`.
-    pub fn key(&self, index: usize) -> Option<&str> {
-        self.files.get(index).map(|f| self.targets.key(f.target))
-    }
-
-    /// The base URL of file `index`'s tree over `protocol`.
-    fn base(&self, index: usize, protocol: Protocol) -> Option<&Url> {
-        let file = self.files.get(index)?;
-        self.trees.get(file.tree as usize)?.get(&protocol)
-    }
-
-    /// The repomd.xml URL of file `index` over `protocol`, joined now.
-    pub fn url(&self, index: usize, protocol: Protocol) -> Option<Url> {
-        let file = self.files.get(index)?;
-        self.base(index, protocol)?
-            .join(self.targets.path(file.target))
-            .ok()
-    }
-
-    /// The mirror's main host: the first file's, over the primary protocol. Its address is
-    /// the family's, and decides whether the family is absent.
-    pub fn host(&self) -> Option<&str> {
-        self.base(0, self.primary)?.host_str()
-    }
-
-    /// Every host name the files are on over the primary protocol (the main tree's and the
-    /// modules'), each once.
-    pub fn hosts(&self) -> Vec<&str> {
-        let mut hosts: Vec<&str> = self
-            .trees
-            .iter()
-            .filter_map(|tree| tree.get(&self.primary)?.host_str())
-            .collect();
-        hosts.sort_unstable();
-        hosts.dedup();
-        hosts
-    }
-}
-
-/// What became of one file.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FileResult {
-    Fetched {
-        sha256: String,
-        size: u64,
-        timestamp: Option<i64>,
-        /// Referenced data files not found (or of the wrong size); `None` when not checked.
-        missing: Option<Vec<String>>,
-    },
-    /// 304: as the previous sweep saw it.
-    NotModified,
-    NotFound,
-    Failed {
-        reason: FailureReason,
-        detail: String,
-    },
-}
-
-#[derive(Debug, Clone)]
-pub struct FileReport {
-    pub key: String,
-    pub result: FileResult,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-}
-
-impl FileReport {
-    /// A file that could not be fetched: no validators.
-    fn failed(key: String, result: FileResult) -> FileReport {
-        FileReport {
-            key,
-            result,
-            etag: None,
-            last_modified: None,
-        }
-    }
-}
-
-/// The outcome of one sweep.
-#[derive(Debug, Clone)]
-pub struct SweepReport {
-    pub mirror: String,
-    pub family: IpFamily,
-    pub started: i64,
-    pub duration: Duration,
-    /// The mirror has no address in this family (no A or no AAAA record): nothing to judge.
-    pub absent: bool,
-    pub address: Option<IpAddr>,
-    /// The sweep could not start (DNS) or no file could be fetched at all.
-    pub failure: Option<Failure>,
-    /// Timings of the first fetch, which opened the connection.
-    pub phases: Option<super::Timings>,
-    pub resolve: Duration,
-    pub tls_not_after: Option<i64>,
-    pub protocols: BTreeMap<Protocol, bool>,
-    pub files: Vec<FileReport>,
-    /// The median fetch time of the files that were fetched.
-    pub latency: Option<Duration>,
-    /// The epoch in the mirror's `TIME` file, when asked for and readable.
-    pub time_file: Option<i64>,
-}
-
-impl SweepReport {
-    fn new(plan: &SweepPlan, started: i64) -> SweepReport {
-        SweepReport {
-            mirror: plan.mirror.clone(),
-            family: plan.family,
-            started,
-            duration: Duration::ZERO,
-            absent: false,
-            address: None,
-            failure: None,
-            phases: None,
-            resolve: Duration::ZERO,
-            tls_not_after: None,
-            protocols: BTreeMap::new(),
-            files: Vec::new(),
-            latency: None,
-            time_file: None,
-        }
-    }
-}
-
-fn dns_failure(detail: String) -> Failure {
-    Failure {
-        reason: FailureReason::Dns,
-        phase: Phase::Resolve,
-        detail,
-    }
-}
-
-/// Resolve `host` in `family`: `Ok(None)` when the name has no address in that family.
-pub async fn resolve(
-    fetcher: &Fetcher,
-    host: &str,
-    family: IpFamily,
-) -> (Result<Option<IpAddr>, Failure>, Duration) {
-    let family = match family {
-        IpFamily::Ipv4 => super::Family::V4,
-        IpFamily::Ipv6 => super::Family::V6,
-    };
-    let lookup = fetcher.resolver().lookup(host, family).await;
-    let result = match lookup.answer {
-        DnsAnswer::Ok(addrs) => Ok(addrs.first().copied()),
-        DnsAnswer::NoRecords => Ok(None),
-        DnsAnswer::NxDomain => Err(dns_failure(format!("{host}: no such name"))),
-        DnsAnswer::Failed(e) => Err(dns_failure(format!("{host}: {e}"))),
-    };
-    (result, lookup.elapsed)
-}
 
 /// Runs `futures` concurrently in the calling task; their outputs in the same order. For a
 /// handful of futures: every one is polled on each wake-up.
@@ -504,6 +58,8 @@ struct FetchStats {
     tls: Option<TlsInfo>,
     reused: bool,
     ok: bool,
+    /// The final HTTP status, for the log.
+    status: Option<u16>,
 }
 
 impl FetchStats {
@@ -513,6 +69,7 @@ impl FetchStats {
             tls: outcome.tls,
             reused: outcome.reused,
             ok: outcome.result.is_ok(),
+            status: outcome.result.as_ref().ok().map(|r| r.status),
         }
     }
 }
@@ -531,7 +88,9 @@ pub async fn sweep(
     // (several KB: the fetches of the TIME file and of other protocols) is boxed only then,
     // so that it is not part of every waiting (mirror, family) task.
     let _slot = ctx.sweeps.acquire().await.ok();
-    Box::pin(run_sweep(ctx, plan, previous, started, clock)).await
+    // The span too is made only once the sweep runs.
+    let span = tracing::info_span!("sweep", mirror = %plan.mirror, family = plan.family.as_str());
+    Box::pin(run_sweep(ctx, plan, previous, started, clock).instrument(span)).await
 }
 
 async fn run_sweep(
@@ -590,7 +149,9 @@ async fn run_sweep(
                         reason: failure.reason,
                         detail: failure.detail.clone(),
                     };
-                    done.push((index, FileReport::failed(key, result), None));
+                    let file = FileReport::failed(key, result);
+                    log_file(&file, None);
+                    done.push((index, file, None));
                     continue;
                 }
             };
@@ -599,10 +160,11 @@ async fn run_sweep(
             let previous = previous.get(index).and_then(Option::as_ref);
             let (mut file, stats) = fetch_file(ctx, previous, &url, addr).await;
             file.key = key;
+            log_file(&file, Some(&stats));
             done.push((index, file, Some(stats)));
         }
     };
-    let workers = ctx.hosts.per_host().min(plan.len()).max(1);
+    let workers = ctx.hosts.per_host().get().min(plan.len());
     let mut results: Vec<Option<(FileReport, Option<FetchStats>)>> = Vec::new();
     results.resize_with(plan.len(), || None);
     for (index, file, stats) in join_all((0..workers).map(|_| worker()).collect())
@@ -677,49 +239,6 @@ async fn run_sweep(
     report
 }
 
-/// Where the files of one host name go: its address in the sweep's family (or why there is
-/// none) and its per-host cap.
-struct Route {
-    addr: Result<IpAddr, Failure>,
-    limit: Arc<Semaphore>,
-}
-
-/// A route for every host name the plan's files are on. The mirror's main host was resolved
-/// already (`host` at `addr`); a module tree may live on another name (AlmaLinux has
-/// `almalinux-kitten.mirror.example` beside `almalinux.mirror.example`), which gets its own
-/// lookup, so that its files are fetched from its own address.
-async fn routes<'p>(
-    ctx: &SweepContext,
-    plan: &'p SweepPlan,
-    host: &'p str,
-    addr: IpAddr,
-) -> HashMap<&'p str, Route> {
-    let mut routes = HashMap::new();
-    routes.insert(
-        host,
-        Route {
-            addr: Ok(addr),
-            limit: ctx.hosts.get(host),
-        },
-    );
-    for other in plan.hosts() {
-        if routes.contains_key(other) {
-            continue;
-        }
-        let addr = match resolve(&ctx.fetcher, other, plan.family).await.0 {
-            Ok(Some(addr)) => Ok(addr),
-            Ok(None) => Err(dns_failure(format!(
-                "{other}: no {} address",
-                plan.family.as_str()
-            ))),
-            Err(failure) => Err(failure),
-        };
-        let limit = ctx.hosts.get(other);
-        routes.insert(other, Route { addr, limit });
-    }
-    routes
-}
-
 /// The epoch AlmaLinux writes to `<mirror>/TIME` on every sync (an integer, maybe with a
 /// fraction); `None` when absent or not a number.
 async fn time_file(ctx: &SweepContext, url: &Url, addr: IpAddr) -> Option<i64> {
@@ -749,6 +268,24 @@ async fn reachable(ctx: &SweepContext, plan: &SweepPlan, protocol: Protocol, add
     matches!(&outcome.result, Ok(r) if r.status < 500)
 }
 
+/// One debug event per file, inside the sweep's span. The fields are only evaluated when
+/// the event is enabled: nothing is formatted or allocated otherwise.
+fn log_file(file: &FileReport, stats: Option<&FetchStats>) {
+    let (reason, detail) = match &file.result {
+        FileResult::Failed { reason, detail } => (Some(reason.as_str()), Some(detail.as_str())),
+        _ => (None, None),
+    };
+    tracing::debug!(
+        key = %file.key,
+        result = file.result.kind(),
+        status = stats.and_then(|s| s.status),
+        reason,
+        detail,
+        duration = stats.map(|s| tracing::field::debug(s.timings.total)),
+        "file probed"
+    );
+}
+
 /// Fetches one repomd.xml (conditionally when `previous` allows) and checks its data files
 /// when it is new. The key of the report is left for the caller to set.
 async fn fetch_file(
@@ -757,44 +294,31 @@ async fn fetch_file(
     url: &Url,
     addr: IpAddr,
 ) -> (FileReport, FetchStats) {
-    let none = Validators::default();
-    let previous = previous.unwrap_or(&none);
     let mut request = FetchRequest::get(url, addr);
     request.limits = ctx.limits;
     // A copy whose data files were not all found is fetched in full until they are: a 304
     // would say nothing about the data files that may have arrived since.
-    if previous.complete() || !ctx.check_data_files {
+    if let Some(previous) = previous.filter(|p| p.complete() || !ctx.check_data_files) {
         request.if_none_match = previous.etag();
         request.if_modified_since = previous.last_modified();
     }
     let outcome = ctx.fetcher.fetch(&request).await;
     let stats = FetchStats::of(&outcome);
-    // Validators are kept only with a copy that was read; a failure forgets them, so that
-    // the next request (after a restart too) cannot be answered "not modified".
-    let mut report = FileReport {
-        key: String::new(),
-        result: FileResult::NotModified,
-        etag: None,
-        last_modified: None,
-    };
-    report.result = match outcome.result {
+    // The response's validators, for a copy read in full.
+    let (mut etag, mut last_modified) = (None, None);
+    let result = match outcome.result {
         Err(failure) => FileResult::Failed {
             reason: failure.reason,
             detail: failure.detail,
         },
-        Ok(r) if r.status == 304 => {
-            report.etag = previous.etag().map(str::to_string);
-            report.last_modified = previous.last_modified().map(str::to_string);
-            FileResult::NotModified
-        }
+        Ok(r) if r.status == 304 => FileResult::NotModified,
         Ok(r) if r.status == 404 || r.status == 410 => FileResult::NotFound,
         Ok(r) if r.status != 200 => FileResult::Failed {
             reason: FailureReason::HttpStatus,
             detail: format!("HTTP {}", r.status),
         },
         Ok(r) => {
-            report.etag = r.etag;
-            report.last_modified = r.last_modified;
+            (etag, last_modified) = (r.etag, r.last_modified);
             match repomd::parse(&r.body) {
                 Err(e) => FileResult::Failed {
                     reason: FailureReason::BadXml,
@@ -808,8 +332,8 @@ async fn fetch_file(
                     // The body was parsed and hashed: it is not kept while data files are
                     // checked.
                     drop(r.body);
-                    let known = previous.same_sha256(&sha256);
-                    let missing = if ctx.check_data_files && !(known && previous.complete()) {
+                    let known = previous.is_some_and(|p| p.complete() && p.same_sha256(&sha256));
+                    let missing = if ctx.check_data_files && !known {
                         Some(missing_data_files(ctx, &parsed, url, addr).await)
                     } else {
                         None
@@ -823,6 +347,15 @@ async fn fetch_file(
                 }
             }
         }
+    };
+    let next = Validators::next(
+        previous,
+        result.fetched(etag.as_deref(), last_modified.as_deref()),
+    );
+    let report = FileReport {
+        key: String::new(),
+        result,
+        next,
     };
     (report, stats)
 }
@@ -860,56 +393,4 @@ async fn missing_data_files(
         }
     }
     missing
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-
-    #[test]
-    fn validators_keep_what_they_were_given() {
-        let both = Validators::new(
-            Some("\"5f0c-1a2b\""),
-            Some("Tue, 14 Nov 2023 22:13:20 GMT"),
-            Some(SHA),
-            true,
-        );
-        assert_eq!(both.etag(), Some("\"5f0c-1a2b\""));
-        assert_eq!(both.last_modified(), Some("Tue, 14 Nov 2023 22:13:20 GMT"));
-        assert!(both.same_sha256(SHA) && both.complete());
-        assert!(!both.same_sha256(&SHA.replace('9', "8")));
-        let date_only = Validators::new(None, Some("Tue, 14 Nov 2023 22:13:20 GMT"), None, false);
-        assert_eq!(date_only.etag(), None);
-        assert_eq!(
-            date_only.last_modified(),
-            Some("Tue, 14 Nov 2023 22:13:20 GMT")
-        );
-        assert!(!date_only.same_sha256(SHA) && !date_only.complete());
-        let etag_only = Validators::new(Some("\"\""), None, Some("not hex"), false);
-        assert_eq!(
-            (etag_only.etag(), etag_only.last_modified()),
-            (Some("\"\""), None)
-        );
-        assert!(!etag_only.same_sha256("not hex"));
-        let previous = Previous {
-            etag: Some("W/\"x\"".into()),
-            last_modified: None,
-            sha256: Some(SHA.into()),
-            complete: true,
-        };
-        let v = Validators::from(&previous);
-        assert_eq!((v.etag(), v.last_modified()), (Some("W/\"x\""), None));
-        assert!(v.same_sha256(SHA) && v.complete());
-        assert_eq!(Validators::default().etag(), None);
-        assert_eq!(Validators::default().last_modified(), None);
-    }
-
-    #[test]
-    fn sweep_slots_keep_the_global_cap_busy() {
-        assert_eq!(sweep_slots(64, 4), 16);
-        assert_eq!(sweep_slots(2, 4), 1);
-        assert_eq!(sweep_slots(10, 0), 10);
-    }
 }

@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use tracing::Instrument;
 use url::Url;
 
-use super::sweep::{resolve, Previous, SweepContext};
-use super::{FailureReason, FetchRequest};
+use super::resolve::resolve;
+use super::{FailureReason, FetchRequest, Fetched, SweepContext, Validators};
 use crate::config::IpFamily;
 use crate::freshness::Observation;
 use crate::repomd;
@@ -17,7 +18,7 @@ use crate::repomd;
 pub struct UpstreamFile {
     pub key: String,
     pub urls: Vec<Url>,
-    pub previous: Option<Previous>,
+    pub previous: Option<Validators>,
 }
 
 #[derive(Debug, Clone)]
@@ -30,17 +31,49 @@ pub enum UpstreamResult {
     },
 }
 
+impl UpstreamResult {
+    /// A short name for logs: `fetched`, `not_modified` or `failed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamResult::Fetched(_) => "fetched",
+            UpstreamResult::NotModified => "not_modified",
+            UpstreamResult::Failed { .. } => "failed",
+        }
+    }
+
+    /// What this result does to the version the records keep: a failed poll leaves it
+    /// standing (see [`Validators::next`]).
+    fn fetched<'a>(&'a self, etag: Option<&'a str>, last_modified: Option<&'a str>) -> Fetched<'a> {
+        match self {
+            // The upstream is the reference: its data files are not checked.
+            UpstreamResult::Fetched(o) => Fetched::Read {
+                etag,
+                last_modified,
+                sha256: &o.sha256,
+                missing: Some(&[]),
+            },
+            UpstreamResult::NotModified | UpstreamResult::Failed { .. } => Fetched::Kept,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct UpstreamReport {
     pub key: String,
     pub at: i64,
     pub result: UpstreamResult,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
+    /// The validators for the next poll of the file ([`Validators::next`]).
+    pub next: Option<Validators>,
 }
 
-/// Poll every file once; hosts are resolved once per poll (IPv4 first, then IPv6).
+/// Poll every file once; hosts are resolved once per poll (IPv4 first, then IPv6). One
+/// tracing span per poll, with a debug event per file.
 pub async fn poll(ctx: &SweepContext, files: &[UpstreamFile], now: i64) -> Vec<UpstreamReport> {
+    let span = tracing::info_span!("upstream_poll", files = files.len());
+    poll_files(ctx, files, now).instrument(span).await
+}
+
+async fn poll_files(ctx: &SweepContext, files: &[UpstreamFile], now: i64) -> Vec<UpstreamReport> {
     let mut hosts: Vec<String> = files
         .iter()
         .flat_map(|f| &f.urls)
@@ -51,20 +84,23 @@ pub async fn poll(ctx: &SweepContext, files: &[UpstreamFile], now: i64) -> Vec<U
     let mut lookups = tokio::task::JoinSet::new();
     for host in hosts {
         let fetcher = ctx.fetcher.clone();
-        lookups.spawn(async move {
-            let mut found = Err(format!("{host}: no address"));
-            for family in [IpFamily::Ipv4, IpFamily::Ipv6] {
-                match resolve(&fetcher, &host, family).await.0 {
-                    Ok(Some(addr)) => {
-                        found = Ok(addr);
-                        break;
+        lookups.spawn(
+            async move {
+                let mut found = Err(format!("{host}: no address"));
+                for family in [IpFamily::Ipv4, IpFamily::Ipv6] {
+                    match resolve(&fetcher, &host, family).await.0 {
+                        Ok(Some(addr)) => {
+                            found = Ok(addr);
+                            break;
+                        }
+                        Ok(None) => {}
+                        Err(failure) => found = Err(failure.detail),
                     }
-                    Ok(None) => {}
-                    Err(failure) => found = Err(failure.detail),
                 }
+                (host, found)
             }
-            (host, found)
-        });
+            .in_current_span(),
+        );
     }
     let mut addrs: HashMap<String, Result<IpAddr, String>> = HashMap::new();
     while let Some(Ok((host, found))) = lookups.join_next().await {
@@ -80,11 +116,14 @@ pub async fn poll(ctx: &SweepContext, files: &[UpstreamFile], now: i64) -> Vec<U
             .unwrap_or_default();
         let per_host = ctx.hosts.get(host);
         let (ctx, file, addrs) = (ctx.clone(), file.clone(), addrs.clone());
-        tasks.spawn(async move {
-            let _local = per_host.acquire_owned().await.ok();
-            let _global = ctx.global.clone().acquire_owned().await.ok();
-            (index, poll_one(&ctx, &file, &addrs, now).await)
-        });
+        tasks.spawn(
+            async move {
+                let _local = per_host.acquire_owned().await.ok();
+                let _global = ctx.global.clone().acquire_owned().await.ok();
+                (index, poll_one(&ctx, &file, &addrs, now).await)
+            }
+            .in_current_span(),
+        );
     }
     let mut reports = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -102,24 +141,22 @@ async fn poll_one(
     addrs: &HashMap<String, Result<IpAddr, String>>,
     now: i64,
 ) -> UpstreamReport {
-    let previous = file.previous.clone().unwrap_or_default();
-    let mut report = UpstreamReport {
-        key: file.key.clone(),
-        at: now,
-        result: UpstreamResult::Failed {
-            reason: FailureReason::Dns,
-            detail: "no upstream URL".into(),
-        },
-        etag: previous.etag.clone(),
-        last_modified: previous.last_modified.clone(),
+    let previous = file.previous.as_ref();
+    let mut result = UpstreamResult::Failed {
+        reason: FailureReason::Dns,
+        detail: "no upstream URL".into(),
     };
+    // The response's validators, for a file read in full.
+    let (mut etag, mut last_modified) = (None, None);
+    // The last fetch's status and time, for the log.
+    let (mut status, mut duration) = (None, None);
     // The first base that answers wins; a failure is reported only when all fail.
     for url in &file.urls {
         let host = url.host_str().unwrap_or_default();
         let addr = match addrs.get(host) {
             Some(Ok(addr)) => *addr,
             Some(Err(detail)) => {
-                report.result = UpstreamResult::Failed {
+                result = UpstreamResult::Failed {
                     reason: FailureReason::Dns,
                     detail: detail.clone(),
                 };
@@ -129,10 +166,12 @@ async fn poll_one(
         };
         let mut request = FetchRequest::get(url, addr);
         request.limits = ctx.limits;
-        request.if_none_match = previous.etag.as_deref();
-        request.if_modified_since = previous.last_modified.as_deref();
+        request.if_none_match = previous.and_then(Validators::etag);
+        request.if_modified_since = previous.and_then(Validators::last_modified);
         let outcome = ctx.fetcher.fetch(&request).await;
-        report.result = match outcome.result {
+        status = outcome.result.as_ref().ok().map(|r| r.status);
+        duration = Some(outcome.timings.total);
+        result = match outcome.result {
             Err(failure) => UpstreamResult::Failed {
                 reason: failure.reason,
                 detail: failure.detail,
@@ -148,15 +187,36 @@ async fn poll_one(
                     detail: e.to_string(),
                 },
                 Ok(parsed) => {
-                    report.etag = r.etag;
-                    report.last_modified = r.last_modified;
+                    (etag, last_modified) = (r.etag, r.last_modified);
                     UpstreamResult::Fetched(Observation::new(repomd::fingerprint(&r.body), &parsed))
                 }
             },
         };
-        if !matches!(report.result, UpstreamResult::Failed { .. }) {
+        if !matches!(result, UpstreamResult::Failed { .. }) {
             break;
         }
     }
-    report
+    let next = Validators::next(
+        previous,
+        result.fetched(etag.as_deref(), last_modified.as_deref()),
+    );
+    let (reason, detail) = match &result {
+        UpstreamResult::Failed { reason, detail } => (Some(reason.as_str()), Some(detail.as_str())),
+        _ => (None, None),
+    };
+    tracing::debug!(
+        key = %file.key,
+        result = result.kind(),
+        status,
+        reason,
+        detail,
+        duration = duration.map(tracing::field::debug),
+        "upstream file polled"
+    );
+    UpstreamReport {
+        key: file.key.clone(),
+        at: now,
+        result,
+        next,
+    }
 }

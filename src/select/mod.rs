@@ -165,7 +165,7 @@ pub fn select_with<'a>(
         addr,
     };
     let lists = index.candidates(snapshot, want, client.family());
-    let length = usize::try_from(serve.mirrorlist_length).unwrap_or(usize::MAX);
+    let length = usize::try_from(serve.mirrorlist_length.get()).unwrap_or(usize::MAX);
     let own_max = serve.own_network_max_lag.min(serve.max_lag).as_secs();
     let mut top = TopK {
         config,

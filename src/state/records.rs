@@ -15,8 +15,8 @@ use crate::config::settings::HealthSettings;
 use crate::config::{IpFamily, Protocol};
 use crate::freshness::{MirrorCopy, UpstreamHistory};
 use crate::health::{MirrorHealth, SweepResult};
-use crate::probe::sweep::{FileResult, Previous, SweepReport, Validators};
 use crate::probe::upstream::{UpstreamReport, UpstreamResult};
+use crate::probe::{FileResult, Previous, SweepReport, Validators};
 
 /// Everything persisted.
 ///
@@ -463,7 +463,11 @@ impl CopyRecord {
 
 impl Records {
     /// Fold one upstream poll result; true when the current upstream version changed.
-    pub fn fold_upstream(&mut self, report: UpstreamReport, history_len: usize) -> bool {
+    pub fn fold_upstream(
+        &mut self,
+        report: UpstreamReport,
+        history_len: std::num::NonZeroUsize,
+    ) -> bool {
         let record = self
             .upstream
             .entry(report.key)
@@ -477,8 +481,9 @@ impl Records {
         record.history.set_capacity(history_len);
         match report.result {
             UpstreamResult::Fetched(observation) => {
-                record.etag = report.etag;
-                record.last_modified = report.last_modified;
+                let next = report.next.as_ref();
+                record.etag = next.and_then(Validators::etag).map(str::to_string);
+                record.last_modified = next.and_then(Validators::last_modified).map(str::to_string);
                 record.history.observe(observation, report.at)
             }
             UpstreamResult::NotModified => {
@@ -623,8 +628,16 @@ impl Records {
                 interner.text_owned(file.key),
                 CopyRecord {
                     seen,
-                    etag: file.etag.map(|e| interner.text_owned(e)),
-                    last_modified: file.last_modified.map(|l| interner.text_owned(l)),
+                    etag: file
+                        .next
+                        .as_ref()
+                        .and_then(Validators::etag)
+                        .map(|e| interner.text(e)),
+                    last_modified: file
+                        .next
+                        .as_ref()
+                        .and_then(Validators::last_modified)
+                        .map(|l| interner.text(l)),
                     at: report.started,
                 },
             );

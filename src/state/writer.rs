@@ -14,8 +14,8 @@ use tokio::sync::oneshot;
 use crate::config::{Config, IpFamily, Mirror};
 use crate::freshness::{verdict, UpstreamHistory};
 use crate::health::score;
-use crate::probe::sweep::{FileResult, SweepReport, Validators};
 use crate::probe::upstream::{UpstreamReport, UpstreamResult};
+use crate::probe::{FileResult, SweepReport, Validators};
 
 /// Something that changes state.
 #[derive(Debug)]
@@ -35,6 +35,11 @@ pub enum Event {
         family: IpFamily,
         keys: Vec<String>,
         reply: oneshot::Sender<Vec<Option<Validators>>>,
+    },
+    /// The upstream task is starting: it asks for the validators of the upstream's files,
+    /// by key, for the same reasons.
+    UpstreamValidators {
+        reply: oneshot::Sender<HashMap<String, Validators>>,
     },
 }
 
@@ -102,7 +107,7 @@ impl StateWriter {
             was_ready: false,
             round_started: None,
             round_swept: HashSet::new(),
-            empty_history: UpstreamHistory::new(1),
+            empty_history: UpstreamHistory::new(std::num::NonZeroUsize::MIN),
         }
     }
 
@@ -114,6 +119,18 @@ impl StateWriter {
         &self.config
     }
 
+    /// The validators of each upstream file whose current version is known, by key.
+    pub fn upstream_validators(&self) -> HashMap<String, Validators> {
+        let records = self.records.upstream.iter();
+        records
+            .filter_map(|(key, u)| {
+                let (etag, date) = (u.etag.as_deref(), u.last_modified.as_deref());
+                let sha256 = &u.history.current()?.sha256;
+                Some((key.clone(), Validators::new(etag, date, Some(sha256), true)))
+            })
+            .collect()
+    }
+
     /// Whether a snapshot built at `now` would differ from the last one.
     pub fn is_dirty(&self, now: i64) -> bool {
         self.all_dirty || !self.dirty.is_empty() || now - self.last_full >= REFRESH_SECONDS
@@ -122,7 +139,8 @@ impl StateWriter {
     pub fn apply(&mut self, event: Event, now: i64) {
         match event {
             Event::Upstream(reports) => {
-                let history = self.config.freshness.history as usize;
+                let history = self.config.freshness.history;
+                let history = history.try_into().unwrap_or(std::num::NonZeroUsize::MAX);
                 let total = reports.len();
                 let mut failed = 0;
                 for report in reports {
@@ -193,6 +211,9 @@ impl StateWriter {
                 let validators = self.records.validators(&mirror, family, &keys);
                 // The task may have been cancelled meanwhile: nobody to answer.
                 let _ = reply.send(validators);
+            }
+            Event::UpstreamValidators { reply } => {
+                let _ = reply.send(self.upstream_validators());
             }
             Event::ReloadFailed => {
                 self.stats.config_reload_ok = false;

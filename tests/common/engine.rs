@@ -7,20 +7,20 @@ use std::sync::Arc;
 
 use mirrorwatch::config::{Config, IpFamily};
 use mirrorwatch::health::State;
-use mirrorwatch::probe::sweep::{FileResult, Previous, SweepContext, Validators};
+use mirrorwatch::probe::{SweepContext, Validators};
 use mirrorwatch::state::{Event, Records, Snapshot, StateWriter};
 
 use super::v4;
 
 /// The sweep context, scheduler calls and state writer of the daemon, driven by hand: every
 /// call takes the `now` (unix seconds) it happens at, so hours pass in milliseconds.
-/// Validators are kept per mirror as `scheduler::mirror_loop` keeps them (forgotten after a
-/// failure); [`Engine::restart`] goes through the state file as `daemon::run` does.
+/// Validators are kept per mirror as `scheduler::mirror_loop` keeps them (each report's
+/// next ones); [`Engine::restart`] goes through the state file as `daemon::run` does.
 pub struct Engine {
     pub config: Arc<Config>,
     pub ctx: SweepContext,
     pub writer: StateWriter,
-    previous: HashMap<String, HashMap<String, Previous>>,
+    previous: HashMap<String, HashMap<String, Validators>>,
 }
 
 impl Engine {
@@ -47,7 +47,7 @@ impl Engine {
             .iter()
             .filter_map(|(name, m)| {
                 let f = m.families.get(&IpFamily::Ipv4)?;
-                let copies = f.copies.iter().map(|(k, c)| (k.clone(), c.previous()));
+                let copies = f.copies.iter().map(|(k, c)| (k.clone(), c.validators()));
                 Some((name.clone(), copies.collect()))
             })
             .collect();
@@ -55,66 +55,30 @@ impl Engine {
         self.writer = StateWriter::new(self.config.clone(), records, now);
     }
 
-    /// Polls the upstream at `now`, with the validators the records hold (what
-    /// `scheduler::upstream_loop` remembers), and folds the result.
+    /// Polls the upstream at `now`, with the validators the records hold (what a starting
+    /// `scheduler::upstream_loop` is given), and folds the result.
     pub async fn poll(&mut self, now: i64) {
-        let previous: HashMap<String, Previous> = self
-            .writer
-            .records()
-            .upstream
-            .iter()
-            .filter_map(|(key, u)| {
-                let current = u.history.current()?;
-                let p = Previous {
-                    etag: u.etag.clone(),
-                    last_modified: u.last_modified.clone(),
-                    sha256: Some(current.sha256.clone()),
-                    complete: true,
-                };
-                Some((key.clone(), p))
-            })
-            .collect();
+        let previous = self.writer.upstream_validators();
         let files = mirrorwatch::scheduler::upstream_files(&self.config, &previous);
         let reports = mirrorwatch::probe::upstream::poll(&self.ctx, &files, now).await;
         self.writer.apply(Event::Upstream(reports), now);
     }
 
     /// Sweeps `mirror` over IPv4 at `now` and folds the report; its validators are then
-    /// updated as `scheduler::remember` does.
+    /// the report's next ones, as `scheduler::mirror_loop` keeps them.
     pub async fn sweep(&mut self, mirror: &str, now: i64) {
         let previous = self.previous.entry(mirror.to_string()).or_default();
         let m = self.config.mirror(mirror).unwrap();
         let planner = mirrorwatch::scheduler::Planner::new(self.config.clone());
         let plan = planner.plan(m, IpFamily::Ipv4).unwrap();
-        let validators: Vec<Option<Validators>> = plan
-            .keys()
-            .map(|k| previous.get(k).map(Validators::from))
-            .collect();
-        let report = mirrorwatch::probe::sweep::sweep(&self.ctx, &plan, &validators, now).await;
+        let validators: Vec<Option<Validators>> =
+            plan.keys().map(|k| previous.get(k).cloned()).collect();
+        let report = mirrorwatch::probe::sweep(&self.ctx, &plan, &validators, now).await;
         for file in &report.files {
-            match &file.result {
-                FileResult::Fetched {
-                    sha256, missing, ..
-                } => {
-                    let old = previous.get(&file.key);
-                    let same = old.and_then(|p| p.sha256.as_deref()) == Some(sha256.as_str());
-                    let complete = match missing {
-                        Some(m) => m.is_empty(),
-                        None => same && old.is_some_and(|p| p.complete),
-                    };
-                    let p = Previous {
-                        etag: file.etag.clone(),
-                        last_modified: file.last_modified.clone(),
-                        sha256: Some(sha256.clone()),
-                        complete,
-                    };
-                    previous.insert(file.key.clone(), p);
-                }
-                FileResult::NotModified => {}
-                FileResult::NotFound | FileResult::Failed { .. } => {
-                    previous.remove(&file.key);
-                }
-            }
+            match &file.next {
+                Some(next) => previous.insert(file.key.clone(), next.clone()),
+                None => previous.remove(&file.key),
+            };
         }
         self.writer.apply(Event::Sweep(Box::new(report)), now);
     }

@@ -1,0 +1,128 @@
+//! What a sweep reports: per file what became of it ([`FileResult`]) and its validators for
+//! the next sweep, and for the sweep as a whole the address, timings and protocols seen.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::plan::SweepPlan;
+use super::validators::{Fetched, Validators};
+use super::{Failure, FailureReason, Timings};
+use crate::config::{IpFamily, Protocol};
+
+/// What became of one file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileResult {
+    Fetched {
+        sha256: String,
+        size: u64,
+        timestamp: Option<i64>,
+        /// Referenced data files not found (or of the wrong size); `None` when not checked.
+        missing: Option<Vec<String>>,
+    },
+    /// 304: as the previous sweep saw it.
+    NotModified,
+    NotFound,
+    Failed {
+        reason: FailureReason,
+        detail: String,
+    },
+}
+
+impl FileResult {
+    /// What this result does to the copy kept of the file; `etag` and `last_modified` are
+    /// the response's, for a copy read in full.
+    pub fn fetched<'a>(
+        &'a self,
+        etag: Option<&'a str>,
+        last_modified: Option<&'a str>,
+    ) -> Fetched<'a> {
+        match self {
+            FileResult::Fetched {
+                sha256, missing, ..
+            } => Fetched::Read {
+                etag,
+                last_modified,
+                sha256,
+                missing: missing.as_deref(),
+            },
+            FileResult::NotModified => Fetched::Kept,
+            FileResult::NotFound | FileResult::Failed { .. } => Fetched::Lost,
+        }
+    }
+
+    /// A short name for logs: `fetched`, `not_modified`, `not_found` or `failed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FileResult::Fetched { .. } => "fetched",
+            FileResult::NotModified => "not_modified",
+            FileResult::NotFound => "not_found",
+            FileResult::Failed { .. } => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    pub key: String,
+    pub result: FileResult,
+    /// The validators for the next request of the file ([`Validators::next`]): what the
+    /// scheduler keeps for the next sweep and the records keep with the copy.
+    pub next: Option<Validators>,
+}
+
+impl FileReport {
+    /// A file that could not be fetched: no validators.
+    pub(super) fn failed(key: String, result: FileResult) -> FileReport {
+        FileReport {
+            key,
+            result,
+            next: None,
+        }
+    }
+}
+
+/// The outcome of one sweep.
+#[derive(Debug, Clone)]
+pub struct SweepReport {
+    pub mirror: String,
+    pub family: IpFamily,
+    pub started: i64,
+    pub duration: Duration,
+    /// The mirror has no address in this family (no A or no AAAA record): nothing to judge.
+    pub absent: bool,
+    pub address: Option<IpAddr>,
+    /// The sweep could not start (DNS) or no file could be fetched at all.
+    pub failure: Option<Failure>,
+    /// Timings of the first fetch, which opened the connection.
+    pub phases: Option<Timings>,
+    pub resolve: Duration,
+    pub tls_not_after: Option<i64>,
+    pub protocols: BTreeMap<Protocol, bool>,
+    pub files: Vec<FileReport>,
+    /// The median fetch time of the files that were fetched.
+    pub latency: Option<Duration>,
+    /// The epoch in the mirror's `TIME` file, when asked for and readable.
+    pub time_file: Option<i64>,
+}
+
+impl SweepReport {
+    pub(super) fn new(plan: &SweepPlan, started: i64) -> SweepReport {
+        SweepReport {
+            mirror: plan.mirror.clone(),
+            family: plan.family,
+            started,
+            duration: Duration::ZERO,
+            absent: false,
+            address: None,
+            failure: None,
+            phases: None,
+            resolve: Duration::ZERO,
+            tls_not_after: None,
+            protocols: BTreeMap::new(),
+            files: Vec::new(),
+            latency: None,
+            time_file: None,
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! A sweep's DNS: the mirror's host looked up in the sweep's family (no address: the family
+//! is absent), and a route (address and per-host cap) for every host name its files are on.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use super::context::SweepContext;
+use super::plan::SweepPlan;
+use super::{DnsAnswer, Failure, FailureReason, Fetcher, Phase};
+use crate::config::IpFamily;
+
+pub(super) fn dns_failure(detail: String) -> Failure {
+    Failure {
+        reason: FailureReason::Dns,
+        phase: Phase::Resolve,
+        detail,
+    }
+}
+
+/// Resolve `host` in `family`: `Ok(None)` when the name has no address in that family.
+pub async fn resolve(
+    fetcher: &Fetcher,
+    host: &str,
+    family: IpFamily,
+) -> (Result<Option<IpAddr>, Failure>, Duration) {
+    let family = match family {
+        IpFamily::Ipv4 => super::Family::V4,
+        IpFamily::Ipv6 => super::Family::V6,
+    };
+    let lookup = fetcher.resolver().lookup(host, family).await;
+    let result = match lookup.answer {
+        DnsAnswer::Ok(addrs) => Ok(addrs.first().copied()),
+        DnsAnswer::NoRecords => Ok(None),
+        DnsAnswer::NxDomain => Err(dns_failure(format!("{host}: no such name"))),
+        DnsAnswer::Failed(e) => Err(dns_failure(format!("{host}: {e}"))),
+    };
+    (result, lookup.elapsed)
+}
+
+/// Where the files of one host name go: its address in the sweep's family (or why there is
+/// none) and its per-host cap.
+pub(super) struct Route {
+    pub(super) addr: Result<IpAddr, Failure>,
+    pub(super) limit: Arc<Semaphore>,
+}
+
+/// A route for every host name the plan's files are on. The mirror's main host was resolved
+/// already (`host` at `addr`); a module tree may live on another name (AlmaLinux has
+/// `almalinux-kitten.mirror.example` beside `almalinux.mirror.example`), which gets its own
+/// lookup, so that its files are fetched from its own address.
+pub(super) async fn routes<'p>(
+    ctx: &SweepContext,
+    plan: &'p SweepPlan,
+    host: &'p str,
+    addr: IpAddr,
+) -> HashMap<&'p str, Route> {
+    let mut routes = HashMap::new();
+    routes.insert(
+        host,
+        Route {
+            addr: Ok(addr),
+            limit: ctx.hosts.get(host),
+        },
+    );
+    for other in plan.hosts() {
+        if routes.contains_key(other) {
+            continue;
+        }
+        let addr = match resolve(&ctx.fetcher, other, plan.family).await.0 {
+            Ok(Some(addr)) => Ok(addr),
+            Ok(None) => Err(dns_failure(format!(
+                "{other}: no {} address",
+                plan.family.as_str()
+            ))),
+            Err(failure) => Err(failure),
+        };
+        let limit = ctx.hosts.get(other);
+        routes.insert(other, Route { addr, limit });
+    }
+    routes
+}

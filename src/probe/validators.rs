@@ -1,0 +1,234 @@
+//! The conditional-GET validators of one file (ETag, Last-Modified) with the hash of the copy
+//! they belong to and whether its data files were all found, and the one rule for what a
+//! fetch makes of them ([`Validators::next`]): the sweep puts its result in the report, and
+//! the scheduler, the records and the upstream poll all keep that.
+
+/// What a fetch did to the copy of a file that is kept between fetches: its input to
+/// [`Validators::next`].
+#[derive(Debug, Clone, Copy)]
+pub enum Fetched<'a> {
+    /// Read in full: a new copy, with the validators it came with, its hash (hex) and the
+    /// data files found missing (`None`: not checked).
+    Read {
+        etag: Option<&'a str>,
+        last_modified: Option<&'a str>,
+        sha256: &'a str,
+        missing: Option<&'a [String]>,
+    },
+    /// The copy kept stands: the file was not modified, or (for the upstream, whose records
+    /// keep the version seen last through a failure) the poll failed.
+    Kept,
+    /// The copy kept is no longer the file's: it was not found or could not be read, and a
+    /// mirror's records now hold that instead.
+    Lost,
+}
+
+/// [`Validators`] spelt out field by field (the hash in hex), as the records can show them
+/// (`CopyRecord::previous`); the probing paths use [`Validators`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Previous {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub sha256: Option<String>,
+    /// Its data files were checked and all found.
+    pub complete: bool,
+}
+
+/// What a conditional GET of one file needs, compact: both validators in one allocation and
+/// the hash as bytes. The scheduler keeps one per file of every (mirror, family) between
+/// sweeps, and the upstream task one per upstream file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// The ETag, then the Last-Modified date.
+    text: Box<str>,
+    etag_len: u32,
+    has_etag: bool,
+    has_last_modified: bool,
+    has_sha256: bool,
+    complete: bool,
+    sha256: [u8; 32],
+}
+
+impl Validators {
+    /// `sha256` in hex, as in [`FileResult::Fetched`]; one that is not is treated as absent.
+    pub fn new(
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+        sha256: Option<&str>,
+        complete: bool,
+    ) -> Validators {
+        let mut bytes = [0u8; 32];
+        let has_sha256 = sha256.is_some_and(|hex| hex::decode_to_slice(hex, &mut bytes).is_ok());
+        Validators::from_bytes(etag, last_modified, has_sha256.then_some(&bytes), complete)
+    }
+
+    /// [`Validators::new`] with the sha256 as the 32 bytes the records keep: no hex on the way.
+    pub fn from_bytes(
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+        sha256: Option<&[u8; 32]>,
+        complete: bool,
+    ) -> Validators {
+        let (etag, has_etag) = (etag.unwrap_or_default(), etag.is_some());
+        let mut text = String::with_capacity(etag.len() + last_modified.map_or(0, str::len));
+        text.push_str(etag);
+        text.push_str(last_modified.unwrap_or_default());
+        Validators {
+            text: text.into_boxed_str(),
+            // An ETag over 4 GiB cannot come through the body cap's headers.
+            etag_len: u32::try_from(etag.len()).unwrap_or(u32::MAX),
+            has_etag,
+            has_last_modified: last_modified.is_some(),
+            has_sha256: sha256.is_some(),
+            complete,
+            sha256: sha256.copied().unwrap_or_default(),
+        }
+    }
+
+    pub fn etag(&self) -> Option<&str> {
+        let end = self.etag_len as usize;
+        self.has_etag.then(|| self.text.get(..end)).flatten()
+    }
+
+    pub fn last_modified(&self) -> Option<&str> {
+        let start = if self.has_etag {
+            self.etag_len as usize
+        } else {
+            0
+        };
+        self.has_last_modified
+            .then(|| self.text.get(start..))
+            .flatten()
+    }
+
+    /// Whether the copy had this sha256 (hex).
+    pub fn same_sha256(&self, sha256: &str) -> bool {
+        let mut bytes = [0u8; 32];
+        self.has_sha256 && hex::decode_to_slice(sha256, &mut bytes).is_ok() && bytes == self.sha256
+    }
+
+    /// Its data files were checked and all found.
+    pub fn complete(&self) -> bool {
+        self.complete
+    }
+
+    /// The validators for the next request of a file that had `previous`, after a fetch.
+    ///
+    /// Validators go with the copy they came with: a copy read in full brings its own, a copy
+    /// that stands keeps them, and a lost one takes them along, so that the next request
+    /// (after a restart too) cannot be answered "not modified" about a copy nobody holds. A
+    /// copy read without a check of its data files is complete when it is the copy that was
+    /// complete before (same hash).
+    pub fn next(previous: Option<&Validators>, fetched: Fetched<'_>) -> Option<Validators> {
+        match fetched {
+            Fetched::Read {
+                etag,
+                last_modified,
+                sha256,
+                missing,
+            } => {
+                let complete = match missing {
+                    Some(missing) => missing.is_empty(),
+                    None => previous.is_some_and(|p| p.complete && p.same_sha256(sha256)),
+                };
+                Some(Validators::new(etag, last_modified, Some(sha256), complete))
+            }
+            Fetched::Kept => previous.cloned(),
+            Fetched::Lost => None,
+        }
+    }
+}
+
+impl From<&Previous> for Validators {
+    fn from(p: &Previous) -> Validators {
+        Validators::new(
+            p.etag.as_deref(),
+            p.last_modified.as_deref(),
+            p.sha256.as_deref(),
+            p.complete,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    #[test]
+    fn validators_keep_what_they_were_given() {
+        let both = Validators::new(
+            Some("\"5f0c-1a2b\""),
+            Some("Tue, 14 Nov 2023 22:13:20 GMT"),
+            Some(SHA),
+            true,
+        );
+        assert_eq!(both.etag(), Some("\"5f0c-1a2b\""));
+        assert_eq!(both.last_modified(), Some("Tue, 14 Nov 2023 22:13:20 GMT"));
+        assert!(both.same_sha256(SHA) && both.complete());
+        assert!(!both.same_sha256(&SHA.replace('9', "8")));
+        let date_only = Validators::new(None, Some("Tue, 14 Nov 2023 22:13:20 GMT"), None, false);
+        assert_eq!(date_only.etag(), None);
+        assert_eq!(
+            date_only.last_modified(),
+            Some("Tue, 14 Nov 2023 22:13:20 GMT")
+        );
+        assert!(!date_only.same_sha256(SHA) && !date_only.complete());
+        let etag_only = Validators::new(Some("\"\""), None, Some("not hex"), false);
+        assert_eq!(
+            (etag_only.etag(), etag_only.last_modified()),
+            (Some("\"\""), None)
+        );
+        assert!(!etag_only.same_sha256("not hex"));
+        let previous = Previous {
+            etag: Some("W/\"x\"".into()),
+            last_modified: None,
+            sha256: Some(SHA.into()),
+            complete: true,
+        };
+        let v = Validators::from(&previous);
+        assert_eq!((v.etag(), v.last_modified()), (Some("W/\"x\""), None));
+        assert!(v.same_sha256(SHA) && v.complete());
+        assert_eq!(Validators::default().etag(), None);
+        assert_eq!(Validators::default().last_modified(), None);
+    }
+
+    fn read<'a>(etag: &'a str, sha256: &'a str, missing: Option<&'a [String]>) -> Fetched<'a> {
+        Fetched::Read {
+            etag: Some(etag),
+            last_modified: None,
+            sha256,
+            missing,
+        }
+    }
+
+    #[test]
+    fn a_fetch_moves_the_validators_with_the_copy() {
+        let other = SHA.replace('9', "8");
+        let checked = Validators::next(None, read("\"a\"", SHA, Some(&[]))).unwrap();
+        assert_eq!(checked.etag(), Some("\"a\""));
+        assert!(checked.same_sha256(SHA) && checked.complete());
+        let gaps = ["repodata/a.xml.gz".to_string()];
+        let partial = Validators::next(None, read("\"a\"", SHA, Some(&gaps))).unwrap();
+        assert!(!partial.complete());
+        // Unchecked: complete only as the same copy that was complete.
+        let same = Validators::next(Some(&checked), read("\"b\"", SHA, None)).unwrap();
+        assert!(same.complete() && same.etag() == Some("\"b\""));
+        let new = Validators::next(Some(&checked), read("\"b\"", &other, None)).unwrap();
+        assert!(!new.complete() && new.same_sha256(&other));
+        assert!(!Validators::next(Some(&partial), read("\"a\"", SHA, None))
+            .unwrap()
+            .complete());
+        assert!(!Validators::next(None, read("\"a\"", SHA, None))
+            .unwrap()
+            .complete());
+        // 304 keeps them, a lost copy takes them along.
+        assert_eq!(
+            Validators::next(Some(&checked), Fetched::Kept),
+            Some(checked.clone())
+        );
+        assert_eq!(Validators::next(None, Fetched::Kept), None);
+        assert_eq!(Validators::next(Some(&checked), Fetched::Lost), None);
+    }
+}
