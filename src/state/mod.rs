@@ -5,7 +5,7 @@ pub mod snapshot;
 
 pub use snapshot::{
     EngineStats, FailureNote, FamilySnapshot, MirrorSnapshot, Phases, RepoVerdict, Snapshot,
-    TargetName, UpstreamTarget, VERDICTS,
+    TargetName, UpstreamTarget,
 };
 
 pub mod intern;

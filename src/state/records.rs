@@ -13,10 +13,11 @@ use super::intern::{Content, ContentId, Interner, Text};
 use super::snapshot::{FailureNote, Phases};
 use crate::config::settings::HealthSettings;
 use crate::config::{IpFamily, Protocol};
-use crate::freshness::{MirrorCopy, UpstreamHistory};
+use crate::freshness::{ErrorReason, MirrorCopy, UpstreamHistory};
 use crate::health::{MirrorHealth, SweepResult};
 use crate::probe::sweep::{FileResult, Previous, SweepReport, Validators};
 use crate::probe::upstream::{UpstreamReport, UpstreamResult};
+use crate::probe::FailureReason;
 
 /// Everything persisted.
 ///
@@ -269,7 +270,7 @@ pub struct LogEntry {
     pub result: LogResult,
     pub files_ok: u32,
     pub files_failed: u32,
-    pub reason: Option<String>,
+    pub reason: Option<FailureReason>,
     pub detail: Option<String>,
 }
 
@@ -317,7 +318,7 @@ pub enum Seen {
     },
     NotFound,
     Failed {
-        reason: Text,
+        reason: ErrorReason,
         detail: Text,
     },
 }
@@ -343,7 +344,7 @@ enum SeenOut<'a> {
     },
     NotFound,
     Failed {
-        reason: &'a Text,
+        reason: &'a ErrorReason,
         detail: &'a Text,
     },
 }
@@ -358,7 +359,7 @@ enum SeenIn {
     },
     NotFound,
     Failed {
-        reason: Text,
+        reason: ErrorReason,
         detail: Text,
     },
 }
@@ -393,7 +394,7 @@ impl<'de> Deserialize<'de> for Seen {
                 // One damaged copy must not cost the whole state: it reads as a failed
                 // fetch, so the next sweep fetches that file in full.
                 Err(e) => Seen::Failed {
-                    reason: Text::new("state"),
+                    reason: ErrorReason::StateFile,
                     detail: Text::new(format!(
                         "unreadable sha256 {sha256:?} in the state file: {e}"
                     )),
@@ -420,9 +421,7 @@ impl CopyRecord {
                     .collect(),
             },
             Seen::NotFound => MirrorCopy::NotFound,
-            Seen::Failed { reason, .. } => MirrorCopy::Failed {
-                reason: reason.to_string(),
-            },
+            Seen::Failed { reason, .. } => MirrorCopy::Failed { reason: *reason },
         }
     }
 
@@ -593,11 +592,11 @@ impl Records {
                     // reason to drop the file silently either.
                     Err(e) => {
                         failed += 1;
-                        let reason = crate::probe::FailureReason::Protocol.as_str();
+                        let reason = FailureReason::Protocol;
                         let detail = format!("sha256 {sha256:?} of {}: {e}", file.key);
-                        first_failure.get_or_insert((reason.to_string(), detail.clone()));
+                        first_failure.get_or_insert((reason, detail.clone()));
                         Seen::Failed {
-                            reason: interner.text(reason),
+                            reason: reason.into(),
                             detail: interner.text_owned(detail),
                         }
                     }
@@ -605,16 +604,16 @@ impl Records {
                 FileResult::NotFound => {
                     failed += 1;
                     first_failure.get_or_insert((
-                        crate::probe::FailureReason::HttpStatus.as_str().to_string(),
+                        FailureReason::HttpStatus,
                         format!("HTTP 404 for {}repodata/repomd.xml", file.key),
                     ));
                     Seen::NotFound
                 }
                 FileResult::Failed { reason, detail } => {
                     failed += 1;
-                    first_failure.get_or_insert((reason.as_str().to_string(), detail.clone()));
+                    first_failure.get_or_insert((reason, detail.clone()));
                     Seen::Failed {
-                        reason: interner.text(reason.as_str()),
+                        reason: reason.into(),
                         detail: interner.text_owned(detail),
                     }
                 }
@@ -629,25 +628,24 @@ impl Records {
                 },
             );
         }
-        let result = match (&report.failure, ok, failed) {
-            (Some(f), 0, _) => {
-                first_failure = Some((f.reason.as_str().to_string(), f.detail.clone()));
+        let result = match (&report.failure, ok, failed, &first_failure) {
+            (Some(f), 0, _, _) => {
+                first_failure = Some((f.reason, f.detail.clone()));
                 SweepResult::Failed {
                     reason: f.reason.as_str().to_string(),
                 }
             }
-            (None, 0, 0) => SweepResult::Ok {
+            (None, 0, 0, _) => SweepResult::Ok {
                 latency: report.latency.unwrap_or_default(),
             },
-            (_, _, 0) => SweepResult::Ok {
+            (_, _, 0, _) => SweepResult::Ok {
                 latency: report.latency.unwrap_or_default(),
             },
-            (_, 0, _) => SweepResult::Failed {
-                reason: first_failure
-                    .as_ref()
-                    .map_or_else(|| "unknown".to_string(), |(r, _)| r.clone()),
+            // Nothing fetched: every file failed, the first one says why.
+            (_, 0, _, Some((reason, _))) => SweepResult::Failed {
+                reason: reason.as_str().to_string(),
             },
-            (_, ok, failed) => SweepResult::Partial {
+            (_, ok, failed, _) => SweepResult::Partial {
                 ok,
                 failed,
                 latency: report.latency,
@@ -663,7 +661,7 @@ impl Records {
             },
             files_ok: ok,
             files_failed: failed,
-            reason: first_failure.as_ref().map(|(r, _)| r.clone()),
+            reason: first_failure.as_ref().map(|(r, _)| *r),
             detail: first_failure.as_ref().map(|(_, d)| d.clone()),
         };
         push_log(family, entry);
@@ -806,9 +804,9 @@ mod tests {
                 .unwrap()
         };
         assert!(std::ptr::eq(etag(a).as_str(), etag(b).as_str()));
-        // Five keys; one etag, last-modified, missing href, reason and detail; and three
-        // contents (one hash, but the timestamp is interned with it).
-        assert_eq!(records.interned(), 5 + 5 + 3);
+        // Five keys; one etag, last-modified, missing href and detail (a reason is a label,
+        // not a text); and three contents (one hash, but the timestamp is interned with it).
+        assert_eq!(records.interned(), 5 + 4 + 3);
         let previous = a.get("9.8/BaseOS/x86_64/os/").unwrap().previous();
         assert_eq!(previous.sha256.as_deref(), Some(SHA));
         assert!(previous.complete);
@@ -826,6 +824,7 @@ mod tests {
         match &damaged.seen {
             Seen::Failed { reason, detail } => {
                 assert_eq!(reason.as_str(), "state");
+                assert_eq!(*reason, ErrorReason::StateFile);
                 assert!(detail.contains("nothex"), "{detail}");
             }
             other => panic!("{other:?}"),

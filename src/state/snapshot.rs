@@ -9,8 +9,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, IpFamily, Protocol};
-use crate::freshness::{UpstreamVersion, Verdict};
+use crate::freshness::{UpstreamVersion, Verdict, VerdictKind};
 use crate::health::State;
+use crate::probe::FailureReason;
 
 /// Everything known at `generated_at`.
 #[derive(Debug, Clone)]
@@ -106,7 +107,7 @@ pub struct Phases {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FailureNote {
     pub at: i64,
-    pub reason: String,
+    pub reason: FailureReason,
     pub detail: String,
 }
 
@@ -138,11 +139,12 @@ pub struct FamilySnapshot {
 }
 
 impl FamilySnapshot {
-    /// Counts by verdict label, every label present.
-    pub fn counts(&self) -> BTreeMap<&'static str, u32> {
-        let mut counts: BTreeMap<&'static str, u32> = VERDICTS.iter().map(|v| (*v, 0)).collect();
+    /// Counts by verdict kind, every kind present.
+    pub fn counts(&self) -> BTreeMap<VerdictKind, u32> {
+        let mut counts: BTreeMap<VerdictKind, u32> =
+            VerdictKind::ALL.iter().map(|v| (*v, 0)).collect();
         for repo in &self.repos {
-            *counts.entry(repo.verdict.as_str()).or_default() += 1;
+            *counts.entry(repo.verdict.kind()).or_default() += 1;
         }
         counts
     }
@@ -184,16 +186,6 @@ impl FamilySnapshot {
             .map(|r| &r.verdict)
     }
 }
-
-/// Every verdict label, for metrics that must show zeros too.
-pub const VERDICTS: [&str; 6] = [
-    "current",
-    "behind",
-    "unknown",
-    "missing",
-    "incomplete",
-    "error",
-];
 
 /// One (version, repo, arch) of the layout in force. The state writer makes one per target
 /// when a configuration comes into force and every verdict about that target shares it, so a
@@ -268,8 +260,8 @@ impl Serialize for RepoVerdict {
 /// Counters about the engine itself.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EngineStats {
-    /// Fetches by (result, reason): result `success` with reason `""`, or `failure`.
-    pub probes: BTreeMap<(String, String), u64>,
+    /// Fetches by failure reason; `None` counts the successes.
+    pub probes: BTreeMap<Option<FailureReason>, u64>,
     pub sweeps: u64,
     /// Duration of the last complete round over all mirrors, seconds.
     pub last_round_seconds: Option<f64>,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use crate::kit::{FakeMirror, Network, RepoTree};
 use mirrorwatch::config::{Config, IpFamily};
-use mirrorwatch::freshness::Verdict;
+use mirrorwatch::freshness::{ErrorReason, Verdict};
 use mirrorwatch::health::State;
 use mirrorwatch::probe::sweep::{FileResult, Previous, SweepContext, Validators};
 use mirrorwatch::state::{Event, FamilySnapshot, Records, Snapshot, StateWriter};
@@ -169,7 +169,7 @@ pub async fn check(config: Arc<Config>) -> Arc<Snapshot> {
 /// `Verdict::Error` with this reason.
 pub fn error(reason: &str) -> Verdict {
     Verdict::Error {
-        reason: reason.to_string(),
+        reason: ErrorReason::from_label(reason).unwrap_or_else(|| panic!("no reason {reason:?}")),
     }
 }
 
@@ -200,7 +200,7 @@ pub fn verdicts(f: &FamilySnapshot) -> Vec<Verdict> {
 
 /// `last_failure.reason`, if any.
 pub fn reason(f: &FamilySnapshot) -> Option<String> {
-    f.last_failure.as_ref().map(|n| n.reason.clone())
+    f.last_failure.as_ref().map(|n| n.reason.to_string())
 }
 
 /// `mirror` is up over IPv4 and current for every repo.
