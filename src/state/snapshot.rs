@@ -6,12 +6,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::config::{Config, IpFamily, Protocol};
 use crate::freshness::{UpstreamVersion, Verdict, VerdictKind};
 use crate::health::State;
 use crate::probe::FailureReason;
+
+use super::records::{FailureNote, LogEntry, Phases};
 
 /// Everything known at `generated_at`.
 #[derive(Debug, Clone)]
@@ -93,24 +95,6 @@ impl MirrorSnapshot {
     }
 }
 
-/// Timings of the sweep's first (cold) fetch: DNS, TCP, TLS, first byte, body.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
-pub struct Phases {
-    pub resolve: f64,
-    pub connect: f64,
-    pub tls: f64,
-    pub processing: f64,
-    pub transfer: f64,
-}
-
-/// The last failure seen over one family: a bounded reason and free text.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FailureNote {
-    pub at: i64,
-    pub reason: FailureReason,
-    pub detail: String,
-}
-
 /// One (mirror, family).
 #[derive(Debug, Clone, Serialize)]
 pub struct FamilySnapshot {
@@ -135,7 +119,7 @@ pub struct FamilySnapshot {
     /// One verdict per expected (version, repo, arch), in layout order.
     pub repos: Vec<RepoVerdict>,
     /// The last sweeps, newest last.
-    pub log: Vec<super::records::LogEntry>,
+    pub log: Vec<LogEntry>,
 }
 
 impl FamilySnapshot {

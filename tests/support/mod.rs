@@ -21,6 +21,7 @@ use mirrorwatch::config::{Config, IpFamily};
 use mirrorwatch::freshness::{ErrorReason, Verdict};
 use mirrorwatch::health::State;
 use mirrorwatch::probe::sweep::{FileResult, Previous, SweepContext, Validators};
+use mirrorwatch::state::records::{CopyRecord, Seen};
 use mirrorwatch::state::{Event, FamilySnapshot, Records, Snapshot, StateWriter};
 
 /// The two repository directories of the default layout (version 9.8, x86_64).
@@ -198,6 +199,23 @@ pub fn verdicts(f: &FamilySnapshot) -> Vec<Verdict> {
     f.repos.iter().map(|r| r.verdict.clone()).collect()
 }
 
+/// What a sweep remembers of a stored copy for its next conditional GET.
+pub fn previous(copy: &CopyRecord) -> Previous {
+    let (sha256, complete) = match &copy.seen {
+        Seen::Fetched { content, missing } => (
+            Some(content.sha256_hex()),
+            missing.as_ref().is_some_and(|m| m.is_empty()),
+        ),
+        _ => (None, false),
+    };
+    Previous {
+        etag: copy.etag.as_ref().map(ToString::to_string),
+        last_modified: copy.last_modified.as_ref().map(ToString::to_string),
+        sha256,
+        complete,
+    }
+}
+
 /// `last_failure.reason`, if any.
 pub fn reason(f: &FamilySnapshot) -> Option<String> {
     f.last_failure.as_ref().map(|n| n.reason.to_string())
@@ -249,7 +267,7 @@ impl Engine {
             .iter()
             .filter_map(|(name, m)| {
                 let f = m.families.get(&IpFamily::Ipv4)?;
-                let copies = f.copies.iter().map(|(k, c)| (k.clone(), c.previous()));
+                let copies = f.copies.iter().map(|(k, c)| (k.clone(), previous(c)));
                 Some((name.clone(), copies.collect()))
             })
             .collect();
