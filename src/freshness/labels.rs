@@ -121,3 +121,40 @@ impl PartialOrd for VerdictKind {
         Some(self.cmp(other))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_label_reads_back_as_its_value_and_none_repeats() {
+        let mut seen = std::collections::HashSet::new();
+        for reason in ErrorReason::ALL {
+            assert_eq!(ErrorReason::from_label(reason.as_str()), Some(reason));
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+            assert!(seen.insert(reason.as_str()), "{reason} twice");
+        }
+        for reason in FailureReason::ALL {
+            assert_eq!(FailureReason::from_label(reason.as_str()), Some(reason));
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
+        assert_eq!(ErrorReason::from_label("other"), None);
+        let mut kinds = VerdictKind::ALL;
+        kinds.sort();
+        let labels: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "behind",
+                "current",
+                "error",
+                "incomplete",
+                "missing",
+                "unknown"
+            ]
+        );
+        for kind in VerdictKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
+}
