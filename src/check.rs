@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::IpFamily;
+use crate::freshness::VerdictKind;
 use crate::health::State;
+use crate::probe::FailureReason;
 use crate::state::{FamilySnapshot, MirrorSnapshot, Snapshot};
 
 /// One row: a (mirror, family).
@@ -26,7 +28,7 @@ pub struct Row {
     pub max_lag_seconds: Option<u64>,
     pub latency_seconds: Option<f64>,
     /// The last failure's reason (a fixed label) and its text.
-    pub reason: Option<String>,
+    pub reason: Option<FailureReason>,
     pub detail: Option<String>,
 }
 
@@ -50,7 +52,7 @@ fn row(mirror: &MirrorSnapshot, family: Option<&FamilySnapshot>, stale_after: Du
         };
     };
     let counts = f.counts();
-    let count = |label: &str| counts.get(label).copied().unwrap_or(0);
+    let count = |kind: VerdictKind| counts.get(&kind).copied().unwrap_or(0);
     // A failure note is only news when the last sweep did not fully succeed.
     let failed = f.state != State::Up || f.last_failure.as_ref().map(|n| n.at) == f.last_sweep;
     let note = f.last_failure.as_ref().filter(|_| failed);
@@ -58,18 +60,18 @@ fn row(mirror: &MirrorSnapshot, family: Option<&FamilySnapshot>, stale_after: Du
         mirror: mirror.name.clone(),
         family: Some(f.family),
         state: f.state,
-        current: count("current"),
-        behind: count("behind"),
-        unknown: count("unknown"),
-        missing: count("missing"),
-        incomplete: count("incomplete"),
-        error: count("error"),
+        current: count(VerdictKind::Current),
+        behind: count(VerdictKind::Behind),
+        unknown: count(VerdictKind::Unknown),
+        missing: count(VerdictKind::Missing),
+        incomplete: count(VerdictKind::Incomplete),
+        error: count(VerdictKind::Error),
         stale: f.stale(stale_after),
         max_lag_seconds: f.max_lag(),
         latency_seconds: f
             .phases
             .map(|p| p.connect + p.tls + p.processing + p.transfer),
-        reason: note.map(|n| n.reason.clone()),
+        reason: note.map(|n| n.reason),
         detail: note.map(|n| n.detail.clone()),
     }
 }
@@ -191,7 +193,7 @@ fn clip(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
-    fn sample(state: State, missing: u32, reason: Option<&str>) -> Row {
+    fn sample(state: State, missing: u32, reason: Option<FailureReason>) -> Row {
         Row {
             mirror: "mirror.example.org".into(),
             family: Some(IpFamily::Ipv6),
@@ -205,7 +207,7 @@ mod tests {
             stale: 0,
             max_lag_seconds: None,
             latency_seconds: Some(0.0123),
-            reason: reason.map(str::to_string),
+            reason,
             detail: reason.map(|_| "mirror.example.org: no such name".to_string()),
         }
     }
@@ -214,7 +216,7 @@ mod tests {
     fn healthy_needs_up_and_clean_repos() {
         assert!(healthy(&sample(State::Up, 0, None)));
         assert!(!healthy(&sample(State::Up, 1, None)));
-        assert!(!healthy(&sample(State::Down, 0, Some("dns"))));
+        assert!(!healthy(&sample(State::Down, 0, Some(FailureReason::Dns))));
         assert!(!healthy(&sample(State::Degraded, 0, None)));
     }
 
@@ -222,7 +224,7 @@ mod tests {
     fn table_aligns_columns_and_counts_the_healthy() {
         let text = table(&[
             sample(State::Up, 0, None),
-            sample(State::Down, 136, Some("dns")),
+            sample(State::Down, 136, Some(FailureReason::Dns)),
         ]);
         let lines: Vec<&str> = text.lines().collect();
         assert!(

@@ -232,7 +232,7 @@ pub enum MirrorCopy {
     /// The mirror answered 404 (or 410): it does not carry this repo.
     NotFound,
     /// Any other failure (connect, TLS, timeout, bad XML, ...).
-    Failed { reason: String },
+    Failed { reason: ErrorReason },
 }
 
 /// The freshness of one mirror copy. Serialized for the JSON API as
@@ -257,20 +257,24 @@ pub enum Verdict {
     /// The repomd.xml references data files the mirror does not have.
     Incomplete { missing: Vec<String> },
     /// The probe failed.
-    Error { reason: String },
+    Error { reason: ErrorReason },
 }
 
 impl Verdict {
+    pub fn kind(&self) -> VerdictKind {
+        match self {
+            Verdict::Current => VerdictKind::Current,
+            Verdict::Behind { .. } => VerdictKind::Behind,
+            Verdict::Unknown { .. } => VerdictKind::Unknown,
+            Verdict::Missing => VerdictKind::Missing,
+            Verdict::Incomplete { .. } => VerdictKind::Incomplete,
+            Verdict::Error { .. } => VerdictKind::Error,
+        }
+    }
+
     /// Stable label value for metrics and the API.
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Verdict::Current => "current",
-            Verdict::Behind { .. } => "behind",
-            Verdict::Unknown { .. } => "unknown",
-            Verdict::Missing => "missing",
-            Verdict::Incomplete { .. } => "incomplete",
-            Verdict::Error { .. } => "error",
-        }
+        self.kind().as_str()
     }
 
     /// Seconds behind upstream: 0 when current, the (possibly estimated) lag when behind
@@ -316,11 +320,7 @@ impl Verdict {
 pub fn verdict(history: &UpstreamHistory, copy: &MirrorCopy, now: i64) -> Verdict {
     let (sha256, timestamp, data_files_ok, missing_files) = match copy {
         MirrorCopy::NotFound => return Verdict::Missing,
-        MirrorCopy::Failed { reason } => {
-            return Verdict::Error {
-                reason: reason.clone(),
-            }
-        }
+        MirrorCopy::Failed { reason } => return Verdict::Error { reason: *reason },
         MirrorCopy::Fetched {
             sha256,
             timestamp,
@@ -389,5 +389,8 @@ fn seconds_since(then: i64, now: i64) -> u64 {
     u64::try_from(now.saturating_sub(then)).unwrap_or(0)
 }
 
+mod labels;
 #[cfg(test)]
 mod tests;
+
+pub use labels::{ErrorReason, VerdictKind};

@@ -14,6 +14,8 @@
 //! and a file that cannot be used (truncated, garbage, an unknown format) is renamed to
 //! `<path>.corrupt-<now>` — kept for inspection, never deleted — and the daemon starts fresh.
 //! Losing history is better than not running; silently deleting evidence is not.
+//!
+//! What the daemon's state looks like inside the envelope is [`format`]'s business.
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
@@ -273,5 +275,6 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+pub mod format;
 #[cfg(test)]
 mod tests;

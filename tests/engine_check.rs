@@ -78,7 +78,7 @@ async fn one_sweep_gives_each_mirror_its_verdict() {
     assert_eq!(verdicts("m2"), ["incomplete", "current"]);
     assert_eq!(family("m3").state, State::Down);
     assert_eq!(
-        family("m3").last_failure.as_ref().unwrap().reason,
+        family("m3").last_failure.as_ref().unwrap().reason.as_str(),
         "connect"
     );
     assert_eq!(verdicts("m4"), ["missing", "missing"]);

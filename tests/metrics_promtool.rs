@@ -18,6 +18,7 @@ use common::promtool;
 use mirrorwatch::config::{self, Config, IpFamily, Protocol};
 use mirrorwatch::freshness::{UpstreamVersion, Verdict};
 use mirrorwatch::health::State;
+use mirrorwatch::probe::FailureReason;
 use mirrorwatch::serve::metrics::{render, HttpStats, ENDPOINTS};
 use mirrorwatch::state::{
     EngineStats, FailureNote, FamilySnapshot, MirrorSnapshot, Phases, RepoVerdict, Snapshot,
@@ -71,7 +72,7 @@ fn repos(offset: usize) -> Vec<RepoVerdict> {
             missing: vec!["repodata/0123-primary.xml.gz".into()],
         },
         Verdict::Error {
-            reason: "http_status".into(),
+            reason: FailureReason::HttpStatus.into(),
         },
     ];
     let mut out = Vec::new();
@@ -107,7 +108,7 @@ fn family(family: IpFamily, state: State, offset: usize) -> FamilySnapshot {
         last_success: ok.then_some(NOW - 120),
         last_failure: (state != State::Up && swept).then(|| FailureNote {
             at: NOW - 100,
-            reason: "timeout".into(),
+            reason: FailureReason::Timeout,
             detail: "no answer within 30s from https://mirror.example.org/".into(),
         }),
         phases: ok.then_some(Phases {
@@ -183,9 +184,9 @@ fn snapshot(per_repo: bool, vantage: &str) -> Snapshot {
         })
         .collect();
     let mut probes = BTreeMap::new();
-    probes.insert(("success".to_owned(), String::new()), 5000);
-    probes.insert(("failure".to_owned(), "timeout".to_owned()), 40);
-    probes.insert(("failure".to_owned(), "tls".to_owned()), 3);
+    probes.insert(None, 5000);
+    probes.insert(Some(FailureReason::Timeout), 40);
+    probes.insert(Some(FailureReason::Tls), 3);
     Snapshot {
         generated_at: NOW,
         config,

@@ -264,14 +264,14 @@ fn not_found_is_missing_and_failures_are_errors() {
     let v = verdict(
         &h,
         &MirrorCopy::Failed {
-            reason: "timeout".into(),
+            reason: crate::probe::FailureReason::Timeout.into(),
         },
         T0,
     );
     assert_eq!(
         v,
         Verdict::Error {
-            reason: "timeout".into()
+            reason: crate::probe::FailureReason::Timeout.into()
         }
     );
     assert_eq!((v.as_str(), v.lag_seconds()), ("error", None));

@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 /// Hard bounds on one fetch (redirects included).
@@ -136,9 +137,13 @@ impl Phase {
 /// data file is a verdict of its own); callers use `HttpStatus` for their own
 /// classification of an unwanted status.
 ///
+/// Serialized (API, state file) as the same label; [`FailureReason::ALL`] is the closed
+/// set of its values.
+///
 /// [`as_str`]: FailureReason::as_str
 /// [`HttpStatus`]: FailureReason::HttpStatus
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureReason {
     /// A redirect target's name did not resolve (in the family of the pinned address).
     Dns,
@@ -175,6 +180,11 @@ impl FailureReason {
         FailureReason::Protocol,
         FailureReason::BadXml,
     ];
+
+    /// The reason whose label ([`FailureReason::as_str`]) is `label`.
+    pub fn from_label(label: &str) -> Option<FailureReason> {
+        FailureReason::ALL.into_iter().find(|r| r.as_str() == label)
+    }
 
     /// Stable label value.
     pub fn as_str(self) -> &'static str {

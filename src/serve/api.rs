@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::AppState;
 use crate::config::{IpFamily, Mirror, Protocol};
+use crate::freshness::VerdictKind;
 use crate::health::State as Health;
 use crate::state::{FamilySnapshot, MirrorSnapshot, Snapshot};
 
@@ -25,7 +26,7 @@ struct FamilySummary<'a> {
     protocols: &'a BTreeMap<Protocol, bool>,
     last_sweep: Option<i64>,
     last_success: Option<i64>,
-    repos: BTreeMap<&'static str, u32>,
+    repos: BTreeMap<VerdictKind, u32>,
     stale: u32,
     max_lag_seconds: Option<u64>,
     tls_not_after: Option<i64>,

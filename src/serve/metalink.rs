@@ -1,6 +1,6 @@
 //! The Metalink 3.0 document dnf (librepo) reads from `metalink=`: the upstream repomd.xml's
 //! timestamp, size and hashes, the versions still accepted as alternates, and one `<url>` per
-//! selected mirror with `preference` from 100 down (COMPAT.md has the format).
+//! selected mirror with `preference` from 100 down.
 
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};

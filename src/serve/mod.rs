@@ -21,6 +21,7 @@ pub mod api;
 pub mod metalink;
 pub mod metrics;
 pub mod mirrorlist;
+mod request;
 
 pub use metrics::HttpStats;
 

@@ -1,16 +1,16 @@
-//! State: the single writer that folds probe reports into records, and the immutable
-//! [`Snapshot`] it publishes for every reader.
+//! State: the records the single writer folds probe reports into, and the immutable
+//! [`Snapshot`] it publishes for every reader. The snapshot is built from the records, never
+//! the other way round; the state file's format is [`crate::persist::format`]'s.
 
 pub mod snapshot;
 
 pub use snapshot::{
-    EngineStats, FailureNote, FamilySnapshot, MirrorSnapshot, Phases, RepoVerdict, Snapshot,
-    TargetName, UpstreamTarget, VERDICTS,
+    EngineStats, FamilySnapshot, MirrorSnapshot, RepoVerdict, Snapshot, TargetName, UpstreamTarget,
 };
 
 pub mod intern;
 pub mod records;
 pub mod writer;
 
-pub use records::Records;
+pub use records::{FailureNote, LogEntry, Phases, Records};
 pub use writer::{Event, StateWriter};

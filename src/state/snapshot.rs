@@ -6,11 +6,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::config::{Config, IpFamily, Protocol};
-use crate::freshness::{UpstreamVersion, Verdict};
+use crate::freshness::{UpstreamVersion, Verdict, VerdictKind};
 use crate::health::State;
+use crate::probe::FailureReason;
+
+use super::records::{FailureNote, LogEntry, Phases};
 
 /// Everything known at `generated_at`.
 #[derive(Debug, Clone)]
@@ -92,24 +95,6 @@ impl MirrorSnapshot {
     }
 }
 
-/// Timings of the sweep's first (cold) fetch: DNS, TCP, TLS, first byte, body.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
-pub struct Phases {
-    pub resolve: f64,
-    pub connect: f64,
-    pub tls: f64,
-    pub processing: f64,
-    pub transfer: f64,
-}
-
-/// The last failure seen over one family: a bounded reason and free text.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct FailureNote {
-    pub at: i64,
-    pub reason: String,
-    pub detail: String,
-}
-
 /// One (mirror, family).
 #[derive(Debug, Clone, Serialize)]
 pub struct FamilySnapshot {
@@ -134,15 +119,16 @@ pub struct FamilySnapshot {
     /// One verdict per expected (version, repo, arch), in layout order.
     pub repos: Vec<RepoVerdict>,
     /// The last sweeps, newest last.
-    pub log: Vec<super::records::LogEntry>,
+    pub log: Vec<LogEntry>,
 }
 
 impl FamilySnapshot {
-    /// Counts by verdict label, every label present.
-    pub fn counts(&self) -> BTreeMap<&'static str, u32> {
-        let mut counts: BTreeMap<&'static str, u32> = VERDICTS.iter().map(|v| (*v, 0)).collect();
+    /// Counts by verdict kind, every kind present.
+    pub fn counts(&self) -> BTreeMap<VerdictKind, u32> {
+        let mut counts: BTreeMap<VerdictKind, u32> =
+            VerdictKind::ALL.iter().map(|v| (*v, 0)).collect();
         for repo in &self.repos {
-            *counts.entry(repo.verdict.as_str()).or_default() += 1;
+            *counts.entry(repo.verdict.kind()).or_default() += 1;
         }
         counts
     }
@@ -184,16 +170,6 @@ impl FamilySnapshot {
             .map(|r| &r.verdict)
     }
 }
-
-/// Every verdict label, for metrics that must show zeros too.
-pub const VERDICTS: [&str; 6] = [
-    "current",
-    "behind",
-    "unknown",
-    "missing",
-    "incomplete",
-    "error",
-];
 
 /// One (version, repo, arch) of the layout in force. The state writer makes one per target
 /// when a configuration comes into force and every verdict about that target shares it, so a
@@ -268,8 +244,8 @@ impl Serialize for RepoVerdict {
 /// Counters about the engine itself.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EngineStats {
-    /// Fetches by (result, reason): result `success` with reason `""`, or `failure`.
-    pub probes: BTreeMap<(String, String), u64>,
+    /// Fetches by failure reason; `None` counts the successes.
+    pub probes: BTreeMap<Option<FailureReason>, u64>,
     pub sweeps: u64,
     /// Duration of the last complete round over all mirrors, seconds.
     pub last_round_seconds: Option<f64>,

@@ -12,9 +12,10 @@ use super::snapshot::{
 use tokio::sync::oneshot;
 
 use crate::config::{Config, IpFamily, Mirror};
-use crate::freshness::{verdict, UpstreamHistory};
+use crate::freshness::{verdict, ErrorReason, UpstreamHistory};
 use crate::health::score;
 use crate::probe::upstream::{UpstreamReport, UpstreamResult};
+use crate::probe::FailureReason;
 use crate::probe::{FileResult, SweepReport, Validators};
 
 /// Something that changes state.
@@ -145,7 +146,7 @@ impl StateWriter {
                 let mut failed = 0;
                 for report in reports {
                     self.count_probe(match &report.result {
-                        UpstreamResult::Failed { reason, .. } => Some(reason.as_str()),
+                        UpstreamResult::Failed { reason, .. } => Some(*reason),
                         _ => None,
                     });
                     if let UpstreamResult::Failed { reason, detail } = &report.result {
@@ -173,8 +174,8 @@ impl StateWriter {
                 self.stats.sweeps += 1;
                 for file in &report.files {
                     self.count_probe(match &file.result {
-                        FileResult::Failed { reason, .. } => Some(reason.as_str()),
-                        FileResult::NotFound => Some("http_status"),
+                        FileResult::Failed { reason, .. } => Some(*reason),
+                        FileResult::NotFound => Some(FailureReason::HttpStatus),
                         _ => None,
                     });
                 }
@@ -184,7 +185,7 @@ impl StateWriter {
                     .then_some(())
                     .and(report.failure.as_ref())
                 {
-                    self.count_probe(Some(failure.reason.as_str()));
+                    self.count_probe(Some(failure.reason));
                 }
                 let (name, family) = (report.mirror.clone(), report.family);
                 self.end_of_sweep(&name, family, report.started, now);
@@ -244,12 +245,8 @@ impl StateWriter {
         }
     }
 
-    fn count_probe(&mut self, failure: Option<&str>) {
-        let key = match failure {
-            None => ("success".to_string(), String::new()),
-            Some(reason) => ("failure".to_string(), reason.to_string()),
-        };
-        *self.stats.probes.entry(key).or_default() += 1;
+    fn count_probe(&mut self, failure: Option<FailureReason>) {
+        *self.stats.probes.entry(failure).or_default() += 1;
     }
 
     /// Build the snapshot of `now`, reusing unchanged mirrors.
@@ -375,7 +372,7 @@ impl StateWriter {
                         reason: fr
                             .last_failure
                             .as_ref()
-                            .map_or_else(|| "not fetched yet".into(), |n| n.reason.clone()),
+                            .map_or(ErrorReason::NotFetchedYet, |n| n.reason.into()),
                     },
                 };
                 Some(RepoVerdict::for_target(name.clone(), judged))

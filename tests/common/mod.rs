@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use fakemirrors::{FakeMirror, Network, RepoTree};
 use mirrorwatch::config::{Config, IpFamily};
-use mirrorwatch::freshness::Verdict;
+use mirrorwatch::freshness::{ErrorReason, Verdict};
 use mirrorwatch::health::State;
 use mirrorwatch::state::{FamilySnapshot, Snapshot};
 
@@ -191,7 +191,7 @@ pub async fn check(config: Arc<Config>) -> Arc<Snapshot> {
 /// `Verdict::Error` with this reason.
 pub fn error(reason: &str) -> Verdict {
     Verdict::Error {
-        reason: reason.to_string(),
+        reason: ErrorReason::from_label(reason).unwrap_or_else(|| panic!("no reason {reason:?}")),
     }
 }
 
@@ -222,7 +222,7 @@ pub fn verdicts(f: &FamilySnapshot) -> Vec<Verdict> {
 
 /// `last_failure.reason`, if any.
 pub fn reason(f: &FamilySnapshot) -> Option<String> {
-    f.last_failure.as_ref().map(|n| n.reason.clone())
+    f.last_failure.as_ref().map(|n| n.reason.to_string())
 }
 
 /// `mirror` is up over IPv4 and current for every repo.

@@ -2,10 +2,15 @@
 //! family's last sweep and verdicts against what the mirror served while it ran, and what
 //! proves each fault detected.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use fakemirrors::sim::truth::{Condition, EventTruth, MirrorTruth, Truth};
 use fakemirrors::sim::FaultKind;
+use mirrorwatch::freshness::{Verdict, VerdictKind};
+use mirrorwatch::health::State;
+use mirrorwatch::probe::FailureReason;
+use mirrorwatch::state::records::LogResult;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 pub const INTERVAL: f64 = 2.0;
@@ -42,6 +47,12 @@ pub fn served(m: &MirrorTruth, dir: &str, from: f64, to: f64) -> Vec<(u32, bool)
     }
     during.insert(0, at_start);
     during
+}
+
+/// `value` read as the daemon's own type (a verdict, a reason, a state); `None` when it is
+/// absent or not one of them.
+pub fn parse<T: DeserializeOwned>(value: &Value) -> Option<T> {
+    T::deserialize(value).ok()
 }
 
 /// Whether `family` answered at time `t`, and whether a change fell in [from, to].
@@ -88,23 +99,30 @@ pub fn check_family(s: &Sample<'_>, m: &MirrorTruth, fam: &Value, errors: &mut V
     if changed {
         return; // the sweep straddled a change: either outcome is right
     }
-    let result = last["result"].as_str().unwrap_or("");
-    let reason = last["reason"].as_str().unwrap_or("");
+    let result: Option<LogResult> = parse(&last["result"]);
+    let reason: Option<FailureReason> = parse(&last["reason"]);
     let repos = fam["repos"].as_array().cloned().unwrap_or_default();
     let bad_tls = fault_at(m, from) == Some(FaultKind::BadTls);
     if !up || bad_tls {
-        let want = if up { "tls" } else { "connect" };
-        if result != "failed" || reason != want {
+        let want = if up {
+            FailureReason::Tls
+        } else {
+            FailureReason::Connect
+        };
+        if result != Some(LogResult::Failed) || reason != Some(want) {
             errors.push(format!(
                 "{who}: sweep at {at} should fail with {want}: {last}"
             ));
         }
-        if let Some(r) = repos.iter().find(|r| r["verdict"]["status"] != "error") {
+        if let Some(r) = repos
+            .iter()
+            .find(|r| parse::<Verdict>(&r["verdict"]).map(|v| v.kind()) != Some(VerdictKind::Error))
+        {
             errors.push(format!("{who}: unreachable, yet {r}"));
         }
         return;
     }
-    if result != "ok" {
+    if result != Some(LogResult::Ok) {
         errors.push(format!("{who}: sweep at {at} should succeed: {last}"));
     }
     let Some(upstream) = s.upstream else { return };
@@ -123,13 +141,15 @@ pub fn check_family(s: &Sample<'_>, m: &MirrorTruth, fam: &Value, errors: &mut V
             continue;
         };
         let v = &r["verdict"];
-        let ok = match v["status"].as_str().unwrap_or("") {
-            "current" => copies.contains(&(current, true)),
-            "incomplete" => copies.iter().any(|c| !c.1),
-            "unknown" => v["newer"] == true && copies.iter().any(|c| c.0 > current),
-            "behind" => {
-                let versions = v["versions"].as_u64().unwrap_or(0) as u32;
-                let lag = v["lag_seconds"].as_f64().unwrap_or(-1.0);
+        let ok = match parse::<Verdict>(v) {
+            Some(Verdict::Current) => copies.contains(&(current, true)),
+            Some(Verdict::Incomplete { .. }) => copies.iter().any(|c| !c.1),
+            Some(Verdict::Unknown { newer, .. }) => newer && copies.iter().any(|c| c.0 > current),
+            Some(Verdict::Behind {
+                versions,
+                lag_seconds,
+            }) => {
+                let lag = lag_seconds as f64;
                 let mine = current.saturating_sub(versions);
                 let replaced = s.truth.upstream.dirs[dir]
                     .iter()
@@ -169,11 +189,18 @@ pub struct Detection {
     pub seen: bool,
 }
 
-pub fn last_entry_after(f: &Value, since: f64, result: &str, reason: &str) -> bool {
+/// Whether the last sweep in `f`'s log is at `since` or later, went as `result`, and (when
+/// `reason` is given) failed for that reason.
+pub fn last_entry_after(
+    f: &Value,
+    since: f64,
+    result: LogResult,
+    reason: Option<FailureReason>,
+) -> bool {
     f["log"].as_array().and_then(|l| l.last()).is_some_and(|e| {
         e["at"].as_f64().unwrap_or(0.0) >= since - 1.0
-            && e["result"] == result
-            && (reason.is_empty() || e["reason"] == reason)
+            && parse(&e["result"]) == Some(result)
+            && (reason.is_none() || parse(&e["reason"]) == reason)
     })
 }
 
@@ -196,7 +223,7 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
         .copied()
         .filter(|f| f["family"] == "ipv6")
         .collect();
-    let state_down = |f: &Value| f["state"] == "down";
+    let state_down = |f: &Value| parse(&f["state"]) == Some(State::Down);
     let d = |what, observable, allowance, seen| Detection {
         what,
         observable,
@@ -211,7 +238,7 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
                 *since,
                 INTERVAL,
                 all(&detail, &|f| {
-                    last_entry_after(f, *since, "failed", "connect")
+                    last_entry_after(f, *since, LogResult::Failed, Some(FailureReason::Connect))
                 }),
             ),
             d(
@@ -226,7 +253,9 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
                 "bad_tls",
                 *since,
                 INTERVAL,
-                all(&detail, &|f| last_entry_after(f, *since, "failed", "tls")),
+                all(&detail, &|f| {
+                    last_entry_after(f, *since, LogResult::Failed, Some(FailureReason::Tls))
+                }),
             ),
             d(
                 "bad_tls: state down",
@@ -240,7 +269,9 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
                 "ipv6_broken",
                 *since,
                 INTERVAL,
-                all(&ipv6, &|f| last_entry_after(f, *since, "failed", "connect")),
+                all(&ipv6, &|f| {
+                    last_entry_after(f, *since, LogResult::Failed, Some(FailureReason::Connect))
+                }),
             ),
             d(
                 "ipv6_broken: state down",
@@ -253,7 +284,8 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
             let failed = |f: &Value| {
                 f["log"].as_array().is_some_and(|l| {
                     l.iter().any(|e| {
-                        e["at"].as_f64().unwrap_or(0.0) >= since - 1.0 && e["result"] == "failed"
+                        e["at"].as_f64().unwrap_or(0.0) >= since - 1.0
+                            && parse(&e["result"]) == Some(LogResult::Failed)
                     })
                 })
             };
@@ -264,7 +296,7 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
             delay_seconds,
         } => {
             let slow = |f: &Value| {
-                last_entry_after(f, *since + 1.0, "ok", "")
+                last_entry_after(f, *since + 1.0, LogResult::Ok, None)
                     && f["phases"]["processing"].as_f64().unwrap_or(0.0) >= 0.8 * delay_seconds
             };
             vec![d("slow", *since, 1.5 * INTERVAL, all(&detail, &slow))]
@@ -273,7 +305,10 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
             first_incomplete, ..
         } => {
             let seen = any(&summary, &|f| {
-                f["repos"]["incomplete"].as_u64().unwrap_or(0) > 0
+                parse::<BTreeMap<VerdictKind, u32>>(&f["repos"])
+                    .and_then(|counts| counts.get(&VerdictKind::Incomplete).copied())
+                    .unwrap_or(0)
+                    > 0
             });
             vec![d(
                 "partial",

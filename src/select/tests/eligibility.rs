@@ -32,7 +32,7 @@ fn only_up_current_or_slightly_behind_copies_are_listed() {
                 "baseos",
                 "x86_64",
                 Verdict::Error {
-                    reason: "timeout".into(),
+                    reason: crate::probe::FailureReason::Timeout.into(),
                 },
             ),
             with_verdict(
@@ -82,7 +82,7 @@ fn without_arch_every_carried_arch_must_qualify() {
     let all_names = ["all", "lagging", "no_aarch64", "nothing", "broken", "near"];
     let yaml: Vec<String> = all_names.iter().map(|n| mirror(n, &[])).collect();
     let error = Verdict::Error {
-        reason: "connect".into(),
+        reason: crate::probe::FailureReason::Connect.into(),
     };
     let mut nothing = with_verdict("nothing", "baseos", "x86_64", Verdict::Missing);
     for fam in &mut nothing.families {

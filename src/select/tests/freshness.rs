@@ -291,7 +291,7 @@ fn behind_never_before_current_over_many_networks_and_clients() {
                 2 | 3 => behind(1 + rng.below(7200)),
                 4 => behind(7201 + rng.below(3600)),
                 _ => Verdict::Error {
-                    reason: "refused".into(),
+                    reason: crate::probe::FailureReason::Connect.into(),
                 },
             };
             mirrors.push(x86(&name, verdict.clone()));

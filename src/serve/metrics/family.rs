@@ -168,19 +168,3 @@ fn label(name: &str, value: &str) -> LabelPair {
     pair.set_value(value.to_owned());
     pair
 }
-
-/// A label value from a string the state writer classified (a failure reason, a probe
-/// result): kept when it looks like one of those identifiers, `other` otherwise, so that
-/// free text arriving by mistake can neither leak error messages into labels nor grow
-/// the number of series without bound.
-pub(super) fn bounded(value: &str) -> &str {
-    let identifier = value.len() <= 32
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if identifier {
-        value
-    } else {
-        "other"
-    }
-}

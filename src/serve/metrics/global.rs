@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::health::State;
 use crate::state::Snapshot;
 
-use super::family::{bounded, Exposition};
+use super::family::Exposition;
 
 /// Upstream: one series per (version, repo, arch) target, plus one overall gauge.
 pub(super) fn upstream(snapshot: &Snapshot, out: &mut Exposition) {
@@ -133,15 +133,15 @@ pub(super) fn engine(snapshot: &Snapshot, out: &mut Exposition) {
         "mirrorwatch_probes_total",
         "repomd.xml fetches by result and, for failures, classified reason.",
     );
-    // Summed after bounding: two unexpected reasons both become `other`, and one label
-    // set must not appear twice.
-    let mut by_label: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for ((result, reason), n) in &stats.probes {
-        let total = by_label
-            .entry((bounded(result), bounded(reason)))
-            .or_default();
-        *total = total.saturating_add(*n);
-    }
+    // In label order: the failures by reason, then the successes.
+    let by_label: BTreeMap<(&str, &str), u64> = stats
+        .probes
+        .iter()
+        .map(|(reason, n)| match reason {
+            Some(reason) => (("failure", reason.as_str()), *n),
+            None => (("success", ""), *n),
+        })
+        .collect();
     for ((result, reason), n) in by_label {
         probes.set(&[("result", result), ("reason", reason)], n as f64);
     }

@@ -9,11 +9,12 @@ use std::collections::HashMap;
 
 use crate::config::geo::Continent;
 use crate::config::Mirror;
+use crate::freshness::VerdictKind;
 use crate::health::State;
 use crate::probe::Phase;
 use crate::state::{FamilySnapshot, MirrorSnapshot, Snapshot};
 
-use super::family::{bounded, Exposition, Family};
+use super::family::{Exposition, Family};
 
 /// The families written per mirror and per (mirror, family).
 struct MirrorFamilies {
@@ -129,7 +130,7 @@ impl MirrorFamilies {
             (&mut self.latency, 3),
             (&mut self.tls_not_after, 1),
             (&mut self.time_file, 1),
-            (&mut self.repos, crate::state::VERDICTS.len()),
+            (&mut self.repos, VerdictKind::ALL.len()),
             (&mut self.repos_stale, 1),
             (&mut self.max_lag, 1),
             (&mut self.last_sweep, 1),
@@ -288,7 +289,8 @@ fn family_series(f: &mut MirrorFamilies, snapshot: &Snapshot, mirror: &str, fs: 
         f.time_file.set(&base, epoch as f64);
     }
     for (verdict, n) in fs.counts() {
-        f.repos.set(&with("verdict", verdict), f64::from(n));
+        f.repos
+            .set(&with("verdict", verdict.as_str()), f64::from(n));
     }
     f.repos_stale
         .set(&base, f64::from(fs.stale(config.freshness.stale_after)));
@@ -304,7 +306,7 @@ fn family_series(f: &mut MirrorFamilies, snapshot: &Snapshot, mirror: &str, fs: 
     if let Some(note) = &fs.last_failure {
         // The reason is a small fixed set; the detail (error text) never becomes a label.
         f.last_failure
-            .set(&with("reason", bounded(&note.reason)), note.at as f64);
+            .set(&with("reason", note.reason.as_str()), note.at as f64);
     }
     if let Some(ratio) = fs.success_ratio {
         f.success_ratio.set(&base, ratio);

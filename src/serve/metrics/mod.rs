@@ -5,8 +5,8 @@
 //! series between scrapes, so those of a removed mirror disappear on the next one, as
 //! blackbox_exporter's do. Names follow Prometheus practice (`mirrorwatch_` prefix, base
 //! units, `_total` counters, `_timestamp_seconds` points in time, `_info` constant
-//! labels); label values are bounded (names from the configuration and fixed sets, never
-//! URLs or error text). When `metrics.vantage` is set, every series carries
+//! labels); label values are bounded (names from the configuration and the `as_str` of
+//! closed enums, never URLs or error text). When `metrics.vantage` is set, every series carries
 //! `vantage="<value>"`, so that instances in several regions can be combined.
 //!
 //! The families are built as the `prometheus` crate's plain model and written by its
@@ -14,7 +14,7 @@
 //! sort every family again, for nothing, since the snapshot already has one value per
 //! series.
 //!
-//! - [`family`] — building families, the vantage label, bounding free-form values.
+//! - [`family`] — building families, the vantage label.
 //! - [`mirrors`] — per mirror and per (mirror, family); per repo when enabled.
 //! - [`global`] — the upstream and mirrorwatch itself.
 //! - [`http`] — [`HttpStats`].

@@ -10,6 +10,7 @@ use super::*;
 use crate::config::{Config, IpFamily, Protocol};
 use crate::freshness::{UpstreamVersion, Verdict};
 use crate::health::State;
+use crate::probe::FailureReason;
 use crate::state::{
     EngineStats, FailureNote, FamilySnapshot, MirrorSnapshot, Phases, RepoVerdict, UpstreamTarget,
 };
@@ -81,7 +82,7 @@ fn ipv4_up() -> FamilySnapshot {
 /// Down over IPv6 because connections are refused.
 fn ipv6_down() -> FamilySnapshot {
     let error = || Verdict::Error {
-        reason: "connect".into(),
+        reason: FailureReason::Connect.into(),
     };
     FamilySnapshot {
         family: IpFamily::Ipv6,
@@ -92,7 +93,7 @@ fn ipv6_down() -> FamilySnapshot {
         last_success: None,
         last_failure: Some(FailureNote {
             at: NOW - 30,
-            reason: "connect".into(),
+            reason: FailureReason::Connect,
             detail: "connection refused (os error 111)".into(),
         }),
         phases: None,
@@ -137,8 +138,8 @@ fn upstream(repo: &str, arch: &str, up: bool) -> UpstreamTarget {
 
 fn snapshot(config: Arc<Config>) -> Snapshot {
     let mut probes = BTreeMap::new();
-    probes.insert(("success".to_owned(), String::new()), 1200);
-    probes.insert(("failure".to_owned(), "connect".to_owned()), 36);
+    probes.insert(None, 1200);
+    probes.insert(Some(FailureReason::Connect), 36);
     Snapshot {
         generated_at: NOW,
         config,
@@ -344,8 +345,8 @@ fn free_text_never_becomes_a_label() {
     let mut family = ipv6_down();
     family.last_failure = Some(FailureNote {
         at: NOW,
-        reason: "Connection refused (os error 111)".into(),
-        detail: String::new(),
+        reason: FailureReason::Connect,
+        detail: "Connection refused (os error 111)".into(),
     });
     snap.mirrors = vec![Arc::new(MirrorSnapshot {
         name: MIRROR.into(),
@@ -354,23 +355,33 @@ fn free_text_never_becomes_a_label() {
         families: vec![family],
     })];
     snap.stats.probes.clear();
-    snap.stats
-        .probes
-        .insert(("failure".into(), "error: \"x\" at /a".into()), 2);
-    snap.stats
-        .probes
-        .insert(("failure".into(), "another sentence".into()), 3);
+    snap.stats.probes.insert(Some(FailureReason::Tls), 2);
+    snap.stats.probes.insert(Some(FailureReason::BadXml), 3);
     let text = render(&snap, &HttpStats::new());
     assert!(!text.contains("refused"), "{text}");
     assert_line(
         &text,
-        &format!("mirrorwatch_mirror_last_failure_timestamp_seconds{{family=\"ipv6\",mirror=\"{MIRROR}\",reason=\"other\"}} 1800000000"),
+        &format!("mirrorwatch_mirror_last_failure_timestamp_seconds{{family=\"ipv6\",mirror=\"{MIRROR}\",reason=\"connect\"}} 1800000000"),
     );
-    // Both unexpected reasons fold into one series.
     assert_line(
         &text,
-        "mirrorwatch_probes_total{reason=\"other\",result=\"failure\"} 5",
+        "mirrorwatch_probes_total{reason=\"bad_xml\",result=\"failure\"} 3",
     );
+    // Every reason label comes from the closed set.
+    let labels: Vec<&str> = FailureReason::ALL.iter().map(|r| r.as_str()).collect();
+    for line in samples(&text).filter(|l| l.contains("reason=\"")) {
+        let value = line
+            .split("reason=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(
+            value.is_empty() || labels.contains(&value),
+            "reason {value:?} in {line}"
+        );
+    }
 }
 
 #[test]
