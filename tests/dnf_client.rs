@@ -1,6 +1,7 @@
 //! The real dnf (Debian packages `dnf`, `createrepo-c`, `rpm`) reads our kind of mirror list
-//! and metalink the way COMPAT.md says: static files first, served from loopback, so that the
-//! daemon's `/mirrorlist/…` and `/metalink?…` endpoints can be dropped in by changing a URL.
+//! and metalink as docs/formats.md describes them: static files first, served from loopback,
+//! so that the daemon's `/mirrorlist/…` and `/metalink?…` endpoints can be dropped in by
+//! changing a URL.
 //!
 //! Every repository is made by `createrepo_c` and served by a `fakemirrors::FakeMirror`; dnf runs
 //! isolated (own config, reposdir, cachedir, installroot, no plugins, no proxy) and the

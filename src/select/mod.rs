@@ -46,13 +46,10 @@
 //! fetched here (no I/O): until someone resolves them into the configuration, such a mirror
 //! matches by ASN only.
 
-use std::cmp::Ordering;
-use std::net::IpAddr;
-
 use url::Url;
 
-use crate::config::geo::{continent_of, Continent};
-use crate::config::{Arch, Config, Mirror, Protocol, Repo, Subnets, Version};
+use crate::config::geo::continent_of;
+use crate::config::{Arch, Config, Mirror, Protocol, Repo, Version};
 use crate::freshness::Verdict;
 use crate::health::State;
 use crate::state::{FamilySnapshot, Snapshot};
@@ -60,11 +57,13 @@ use crate::state::{FamilySnapshot, Snapshot};
 mod client;
 mod index;
 mod order;
+mod rank;
 #[cfg(test)]
 mod tests;
 
 pub use client::{client_addr, Client};
 pub use index::{Index, IndexCache};
+use rank::{Admit, Place, TopK};
 
 /// What the client asked for. `version` and `repo` come from the snapshot's own layout (the
 /// handler resolves aliases and rejects unknown names before selection).
@@ -230,100 +229,8 @@ pub fn select_with<'a>(
     best.iter().filter_map(|r| r.pick(want)).collect()
 }
 
-/// Which candidates a ranking pass keeps.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Admit {
-    Any,
-    /// Only those in the client's subnet or ASN group.
-    OwnNetwork,
-}
-
-/// The best `length` candidates so far, in order: most candidates lose against the last one
-/// with a single comparison, so nothing is sorted but the answer itself.
-struct TopK<'a, 'p> {
-    config: &'a Config,
-    place: &'p Place<'p>,
-    seed: u64,
-    length: usize,
-    best: Vec<Ranked<'a>>,
-    monopoly: Option<Ranked<'a>>,
-    /// Candidates that passed every check for this client (private, group), kept or not.
-    qualified: usize,
-}
-
-impl<'a> TopK<'a, '_> {
-    fn rank<'c>(&mut self, candidates: impl Iterator<Item = &'c index::Candidate>, admit: Admit) {
-        let (config, place, seed, length) = (self.config, self.place, self.seed, self.length);
-        for candidate in candidates {
-            let Some(mirror) = config.mirrors.get(candidate.mirror) else {
-                continue;
-            };
-            let (group, tier) = place.rank(mirror, candidate.continent);
-            let matched = matches!(group, Group::Subnet | Group::Asn);
-            if !matched && (mirror.private || admit == Admit::OwnNetwork) {
-                continue;
-            }
-            self.qualified += 1;
-            let behind = candidate.lag > 0;
-            // With the list full, most candidates lose to its last entry: on group, freshness
-            // and tier, or on a lower bound of their shuffle key, without a logarithm.
-            let last = self.best.last().filter(|_| self.best.len() >= length);
-            if let Some(last) = last.filter(|_| !(mirror.monopoly && matched)) {
-                let prefix = group
-                    .cmp(&last.group)
-                    .then(behind.cmp(&last.behind))
-                    .then(candidate.lag.cmp(&last.lag))
-                    .then(tier.total_cmp(&last.tier));
-                match prefix {
-                    Ordering::Greater => continue,
-                    Ordering::Equal
-                        if order::shuffle_bound(
-                            seed,
-                            candidate.name_hash,
-                            candidate.inverse_weight,
-                        ) > last.shuffle =>
-                    {
-                        continue
-                    }
-                    _ => {}
-                }
-            }
-            let ranked = Ranked {
-                mirror,
-                protocol: candidate.protocol,
-                group,
-                behind,
-                lag: candidate.lag,
-                tier,
-                shuffle: order::shuffle_key(seed, candidate.name_hash, candidate.inverse_weight),
-            };
-            if mirror.monopoly
-                && matched
-                && self
-                    .monopoly
-                    .as_ref()
-                    .is_none_or(|m| ranked.cmp(m) == Ordering::Less)
-            {
-                self.monopoly = Some(ranked.clone());
-            }
-            if self.best.len() >= length {
-                match self.best.last() {
-                    Some(last) if ranked.cmp(last) == Ordering::Less => {
-                        self.best.pop();
-                    }
-                    _ => continue,
-                }
-            }
-            let at = self
-                .best
-                .partition_point(|b| b.cmp(&ranked) == Ordering::Less);
-            self.best.insert(at, ranked);
-        }
-    }
-}
-
 /// `<base><version>/<repo path>`, with `$basearch` replaced, or kept literal when `arch` is
-/// `None` (what AlmaLinux answers, see COMPAT.md), e.g.
+/// `None` (what AlmaLinux answers, see docs/formats.md), e.g.
 /// `http://mirror.example.net/almalinux/9.8/BaseOS/$basearch/os/`.
 pub fn url_for(pick: &Pick<'_>, version: &Version, repo: &Repo, arch: Option<Arch>) -> String {
     let mut url = String::new();
@@ -413,89 +320,4 @@ pub(super) fn protocol_for<'a>(
         .filter(|p| want.protocol.is_none_or(|w| w == *p))
         .filter(|p| fam.protocols.get(p).copied().unwrap_or(false))
         .find_map(|p| Some((p, mirror.base_url(want.version, p)?)))
-}
-
-/// The client as seen by the ranking.
-struct Place<'c> {
-    client: &'c Client,
-    continent: Option<Continent>,
-    addr: IpAddr,
-}
-
-impl Place<'_> {
-    /// The group of `mirror` for this client, and its tier inside the group (lower first).
-    fn rank(&self, mirror: &Mirror, mirror_continent: Option<Continent>) -> (Group, f64) {
-        let longest = match &mirror.subnets {
-            Subnets::List(nets) => nets
-                .iter()
-                .filter(|n| n.contains(&self.addr))
-                .map(|n| n.prefix_len())
-                .max(),
-            Subnets::Url(_) => None,
-        };
-        if let Some(len) = longest {
-            // Longer prefix, lower tier: a /28 in the building beats the /16 of the university.
-            return (Group::Subnet, f64::from(128 - len));
-        }
-        let client = self.client;
-        if client.asn.is_some_and(|asn| mirror.asns.contains(&asn)) {
-            return (Group::Asn, 0.0);
-        }
-        let same_country = matches!(
-            (&client.country, &mirror.country),
-            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b)
-        );
-        if same_country {
-            let distance = match (client.coordinates, mirror.coordinates) {
-                (Some(a), Some(b)) => order::distance_km(a, b),
-                // Without a position the mirror cannot be placed: after those that can.
-                _ => f64::INFINITY,
-            };
-            return (Group::Country, distance);
-        }
-        if self.continent.is_some() && self.continent == mirror_continent {
-            return (Group::Continent, 0.0);
-        }
-        (Group::Other, 0.0)
-    }
-}
-
-/// A candidate with its sort keys.
-#[derive(Clone)]
-struct Ranked<'a> {
-    mirror: &'a Mirror,
-    protocol: Protocol,
-    group: Group,
-    /// `lag > 0`, kept apart so that the order reads as the rule: current before behind.
-    behind: bool,
-    lag: u64,
-    tier: f64,
-    shuffle: f64,
-}
-
-impl<'a> Ranked<'a> {
-    /// Group, then current before behind, then lag, then tier and the shuffle. Each ranking
-    /// pass sees either fresh candidates (current, and own-network behind ones) or behind
-    /// ones, and the behind pass is appended after the fresh one: see the module docs.
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.group
-            .cmp(&other.group)
-            .then(self.behind.cmp(&other.behind))
-            .then(self.lag.cmp(&other.lag))
-            .then(self.tier.total_cmp(&other.tier))
-            .then(self.shuffle.total_cmp(&other.shuffle))
-            // Equal keys only on a hash collision; the name keeps the order total anyway.
-            .then_with(|| self.mirror.name.cmp(&other.mirror.name))
-    }
-
-    /// The pick, with the base URL the index found when it admitted the mirror.
-    fn pick(&self, want: &Want<'_>) -> Option<Pick<'a>> {
-        Some(Pick {
-            mirror: self.mirror,
-            base: self.mirror.base_url(want.version, self.protocol)?,
-            protocol: self.protocol,
-            group: self.group,
-            lag: self.lag,
-        })
-    }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::super::order;
 use super::*;
+use crate::config::geo::Continent;
 
 /// Mirrors `m0`..`m{n-1}` with nothing to place them: all in [`Group::Other`].
 fn plain(n: usize, serve: &[&str]) -> Snapshot {
