@@ -98,6 +98,11 @@ impl std::fmt::Debug for HttpStats {
     }
 }
 
+/// One counter of a table; an index past its end reads as 0.
+fn load(table: &[AtomicU64], index: usize) -> u64 {
+    table.get(index).map_or(0, |a| a.load(Ordering::Relaxed))
+}
+
 fn zeros(n: usize) -> Box<[AtomicU64]> {
     (0..n).map(|_| AtomicU64::new(0)).collect()
 }
@@ -181,10 +186,7 @@ impl HttpStats {
         );
         for (e, endpoint) in ENDPOINTS.iter().enumerate() {
             for c in 0..CODES {
-                let n = t
-                    .requests
-                    .get(e * CODES + c)
-                    .map_or(0, |a| a.load(Ordering::Relaxed));
+                let n = load(&t.requests, e * CODES + c);
                 // Only codes seen: a zero for each of 500 codes would be noise.
                 if n == 0 {
                     continue;
@@ -195,17 +197,11 @@ impl HttpStats {
             let mut cumulative = 0u64;
             let mut buckets = Vec::with_capacity(BUCKETS.len());
             for (slot, bound) in BUCKETS.iter().enumerate() {
-                cumulative += t
-                    .buckets
-                    .get(e * SLOTS + slot)
-                    .map_or(0, |a| a.load(Ordering::Relaxed));
+                cumulative += load(&t.buckets, e * SLOTS + slot);
                 buckets.push((*bound, cumulative));
             }
-            let count = cumulative
-                + t.buckets
-                    .get(e * SLOTS + BUCKETS.len())
-                    .map_or(0, |a| a.load(Ordering::Relaxed));
-            let sum = t.sum_nanos.get(e).map_or(0, |a| a.load(Ordering::Relaxed)) as f64 / 1e9;
+            let count = cumulative + load(&t.buckets, e * SLOTS + BUCKETS.len());
+            let sum = load(&t.sum_nanos, e) as f64 / 1e9;
             // Every endpoint is written, zeros included, so that `rate()` has a start
             // point before the first request.
             duration.set_histogram(&[("endpoint", endpoint)], &buckets, count, sum);
@@ -224,19 +220,13 @@ impl HttpStats {
         );
         for (e, endpoint) in ANSWER_ENDPOINTS.iter().enumerate() {
             for (f, first) in First::ALL.iter().enumerate() {
-                let n = t
-                    .answers
-                    .get(e * First::ALL.len() + f)
-                    .map_or(0, |a| a.load(Ordering::Relaxed));
+                let n = load(&t.answers, e * First::ALL.len() + f);
                 answers.set(
                     &[("endpoint", endpoint), ("first", first.as_str())],
                     n as f64,
                 );
             }
-            let n = t
-                .behind_urls
-                .get(e)
-                .map_or(0, |a| a.load(Ordering::Relaxed));
+            let n = load(&t.behind_urls, e);
             behind.set(&[("endpoint", endpoint)], n as f64);
         }
         out.add(answers);
