@@ -121,6 +121,23 @@ async fn pause(d: Duration, shutdown: &CancellationToken) -> bool {
     }
 }
 
+/// How a starting task takes over from the one it replaces (after a reload): it waits for
+/// that task to end, so that its last report is in the writer's queue ahead of the question,
+/// then asks the writer for its validators. `None`: shutting down, or the writer is gone.
+async fn take_over<T>(
+    predecessor: Option<JoinHandle<()>>,
+    ask: impl std::future::Future<Output = Option<T>>,
+    shutdown: &CancellationToken,
+) -> Option<T> {
+    if let Some(predecessor) = predecessor {
+        let _ = predecessor.await;
+    }
+    tokio::select! {
+        answer = ask => answer,
+        _ = shutdown.cancelled() => None,
+    }
+}
+
 async fn mirror_loop(
     ctx: SweepContext,
     interval: Duration,
@@ -129,18 +146,9 @@ async fn mirror_loop(
     events: mpsc::Sender<Event>,
     shutdown: CancellationToken,
 ) {
-    // The task this one replaces (after a reload) may still be handing in its last sweep:
-    // once it has ended, that report is in the queue ahead of the question below, so the
-    // validators answered include it.
-    if let Some(predecessor) = predecessor {
-        let _ = predecessor.await;
-    }
-    let mut previous = tokio::select! {
-        previous = validators_of(&plan, &events) => match previous {
-            Some(previous) => previous,
-            None => return,
-        },
-        _ = shutdown.cancelled() => return,
+    let Some(mut previous) = take_over(predecessor, validators_of(&plan, &events), &shutdown).await
+    else {
+        return;
     };
     // The first sweep comes soon (spread over at most 10 s, so that start-up is quick and not
     // a stampede); later ones keep that phase, one interval apart.
@@ -179,17 +187,9 @@ async fn upstream_loop(
     events: mpsc::Sender<Event>,
     shutdown: CancellationToken,
 ) {
-    // As in `mirror_loop`: the last poll of the task this one replaces is folded before the
-    // writer answers.
-    if let Some(predecessor) = predecessor {
-        let _ = predecessor.await;
-    }
-    let mut previous = tokio::select! {
-        previous = upstream_validators(&events) => match previous {
-            Some(previous) => previous,
-            None => return,
-        },
-        _ = shutdown.cancelled() => return,
+    let Some(mut previous) = take_over(predecessor, upstream_validators(&events), &shutdown).await
+    else {
+        return;
     };
     let mut ticker = tokio::time::interval(config.freshness.upstream_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

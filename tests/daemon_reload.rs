@@ -162,8 +162,19 @@ fn a_broken_file_keeps_the_last_good_configuration() {
             },
         );
         assert_eq!(d.get("/readyz").0, 200, "{what}");
+        // Nothing reloaded after the failure. (Counted from the failure, not from `mark`: the
+        // file watcher's reload of the previous fix may be logged just before `mark` and read
+        // from the daemon's stderr just after it. Reloads run one at a time, so any success
+        // after this failure would have read the broken file.)
+        let failed = d
+            .log_position(
+                mark,
+                "reload failed, the previous configuration stays in force",
+            )
+            .unwrap();
         assert!(
-            d.find_log(mark, &["configuration reloaded"]).is_none(),
+            d.find_log(failed + 1, &["configuration reloaded"])
+                .is_none(),
             "{what}"
         );
         assert_eq!(d.metrics().value(RELOAD_OK, &[]), Some(0.0), "{what}");

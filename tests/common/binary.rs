@@ -238,6 +238,16 @@ impl Daemon {
             .cloned()
     }
 
+    /// The index of the first log line after line `from` containing `needle`.
+    pub fn log_position(&self, from: usize, needle: &str) -> Option<usize> {
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .skip(from)
+            .position(|l| l.contains(needle))
+            .map(|i| from + i)
+    }
+
     /// Wait for a log line after line `from` containing `needle`.
     pub fn wait_log(&mut self, from: usize, needle: &str) -> String {
         self.wait_log_all(from, &[needle])
