@@ -205,6 +205,7 @@ fn snapshot(per_repo: bool, vantage: &str) -> Snapshot {
             config_reload_at: Some(NOW - 600),
             started_at: NOW - 86400,
         },
+        subnets: Arc::default(),
     }
 }
 

@@ -43,12 +43,15 @@
 //!
 //! Vault repos have no verdicts (they are not probed), so they never qualify: the handler
 //! answers them with the vault. Subnets published at a URL (`subnets: https://...`) are not
-//! fetched here (no I/O): until someone resolves them into the configuration, such a mirror
-//! matches by ASN only.
+//! fetched here (no I/O): [`crate::subnets`] fetches them and the snapshot carries the last
+//! good list of each, which the [`Index`] takes once per snapshot and the ranking matches
+//! exactly like listed subnets. Until a list has been fetched, such a mirror matches by ASN
+//! only.
 
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
+use ipnet::IpNet;
 use url::Url;
 
 use crate::config::geo::{continent_of, Continent};
@@ -169,6 +172,7 @@ pub fn select_with<'a>(
     let own_max = serve.own_network_max_lag.min(serve.max_lag).as_secs();
     let mut top = TopK {
         config,
+        index,
         place: &place,
         seed,
         length,
@@ -206,6 +210,7 @@ pub fn select_with<'a>(
         };
         let mut rest = TopK {
             config,
+            index,
             place: &place,
             seed,
             length: fill,
@@ -242,6 +247,7 @@ enum Admit {
 /// with a single comparison, so nothing is sorted but the answer itself.
 struct TopK<'a, 'p> {
     config: &'a Config,
+    index: &'p Index,
     place: &'p Place<'p>,
     seed: u64,
     length: usize,
@@ -258,7 +264,8 @@ impl<'a> TopK<'a, '_> {
             let Some(mirror) = config.mirrors.get(candidate.mirror) else {
                 continue;
             };
-            let (group, tier) = place.rank(mirror, candidate.continent);
+            let published = self.index.published(candidate.mirror);
+            let (group, tier) = place.rank(mirror, candidate.continent, published);
             let matched = matches!(group, Group::Subnet | Group::Asn);
             if !matched && (mirror.private || admit == Admit::OwnNetwork) {
                 continue;
@@ -424,15 +431,22 @@ struct Place<'c> {
 
 impl Place<'_> {
     /// The group of `mirror` for this client, and its tier inside the group (lower first).
-    fn rank(&self, mirror: &Mirror, mirror_continent: Option<Continent>) -> (Group, f64) {
-        let longest = match &mirror.subnets {
-            Subnets::List(nets) => nets
-                .iter()
-                .filter(|n| n.contains(&self.addr))
-                .map(|n| n.prefix_len())
-                .max(),
-            Subnets::Url(_) => None,
+    /// `published` is the list the mirror publishes at its subnet URL, as last fetched.
+    fn rank(
+        &self,
+        mirror: &Mirror,
+        mirror_continent: Option<Continent>,
+        published: &[IpNet],
+    ) -> (Group, f64) {
+        let nets: &[IpNet] = match &mirror.subnets {
+            Subnets::List(nets) => nets,
+            Subnets::Url(_) => published,
         };
+        let longest = nets
+            .iter()
+            .filter(|n| n.contains(&self.addr))
+            .map(|n| n.prefix_len())
+            .max();
         if let Some(len) = longest {
             // Longer prefix, lower tier: a /28 in the building beats the /16 of the university.
             return (Group::Subnet, f64::from(128 - len));

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, IpFamily, Protocol};
 use crate::freshness::{UpstreamVersion, Verdict};
 use crate::health::State;
+use crate::subnets::Published;
 
 /// Everything known at `generated_at`.
 #[derive(Debug, Clone)]
@@ -22,6 +23,8 @@ pub struct Snapshot {
     pub upstream: Vec<UpstreamTarget>,
     pub mirrors: Vec<Arc<MirrorSnapshot>>,
     pub stats: EngineStats,
+    /// The subnet lists mirrors publish at a URL, as last fetched.
+    pub subnets: Arc<Published>,
 }
 
 impl Snapshot {
@@ -40,6 +43,7 @@ impl Snapshot {
                 started_at: now,
                 ..EngineStats::default()
             },
+            subnets: Arc::default(),
         }
     }
 

@@ -161,6 +161,7 @@ fn snapshot(config: Arc<Config>) -> Snapshot {
             config_reload_at: Some(NOW - 7200),
             started_at: NOW - 86400,
         },
+        subnets: Arc::default(),
     }
 }
 
