@@ -61,7 +61,7 @@ pub struct Index {
     configured: Vec<Option<usize>>,
     /// For each configured mirror (by position), the subnets of the list it publishes at a
     /// URL, as the snapshot has them: matched like listed ones (see [`super::Place`]).
-    published: Vec<Arc<[IpNet]>>,
+    published: Vec<Option<Arc<[IpNet]>>>,
     lists: RwLock<HashMap<ListKey, Arc<Lists>>>,
 }
 
@@ -84,7 +84,7 @@ impl Index {
             .config
             .mirrors
             .iter()
-            .map(|m| Arc::from(snapshot.subnets.nets_for(m)))
+            .map(|m| snapshot.subnets.shared_nets_for(m))
             .collect();
         Index {
             configured,
@@ -95,7 +95,10 @@ impl Index {
 
     /// The fetched subnets of the configured mirror at `position` (empty: none).
     pub(super) fn published(&self, position: usize) -> &[IpNet] {
-        self.published.get(position).map_or(&[], |nets| nets)
+        match self.published.get(position) {
+            Some(Some(nets)) => nets,
+            _ => &[],
+        }
     }
 
     /// The mirrors whose copy of what `want` names qualifies over `family`.

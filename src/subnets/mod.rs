@@ -38,13 +38,21 @@ impl Published {
     /// The fetched subnets of `mirror`: those of the list at the URL its configuration names
     /// now (a list fetched from an older URL is not used), empty when there is none.
     pub fn nets_for(&self, mirror: &Mirror) -> &[IpNet] {
+        self.list_for(mirror).map_or(&[], |list| &list.nets)
+    }
+
+    /// [`Published::nets_for`], shared; `None` when there are none.
+    pub fn shared_nets_for(&self, mirror: &Mirror) -> Option<Arc<[IpNet]>> {
+        self.list_for(mirror)
+            .filter(|list| !list.nets.is_empty())
+            .map(|list| list.nets.clone())
+    }
+
+    fn list_for(&self, mirror: &Mirror) -> Option<&PublishedList> {
         let Subnets::Url(url) = &mirror.subnets else {
-            return &[];
+            return None;
         };
-        match self.lists.get(&mirror.name) {
-            Some(list) if &list.url == url => &list.nets,
-            _ => &[],
-        }
+        self.lists.get(&mirror.name).filter(|list| &list.url == url)
     }
 }
 

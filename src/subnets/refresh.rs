@@ -4,7 +4,7 @@
 //! re-fetches lists as their URLs come, go or change.
 //!
 //! After each fetch the state writer gets the whole new [`Published`] (a few lists, shared
-//! subnets), and after each one that changed a list in use, the lists are saved.
+//! subnets), and after each good one the lists are saved.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasher;
@@ -158,8 +158,8 @@ impl Refresh {
         changed
     }
 
-    /// Folds one fetch into the lists and schedules the next. Whether the list in use
-    /// changed (and so must be saved).
+    /// Folds one fetch into the lists and schedules the next. Whether it gave a list (which
+    /// is then saved: its fetch time at least is new).
     fn fold(
         &mut self,
         config: &Config,
@@ -189,9 +189,8 @@ impl Refresh {
             Ok(parsed)
         });
         let refresh = config.serve.subnets_refresh;
-        let (changed, wait) = match result {
+        let (good, wait) = match result {
             Ok(parsed) => {
-                let changed = *list.nets != *parsed.nets || list.fetched_at.is_none();
                 if *list.nets != *parsed.nets {
                     tracing::info!(mirror = %name, subnets = parsed.nets.len(), skipped_lines = parsed.bad.len(), "published subnet list in use");
                 }
@@ -200,7 +199,7 @@ impl Refresh {
                 list.fetched_at = Some(now);
                 list.last_ok = true;
                 list.last_error = None;
-                (changed, refresh)
+                (true, refresh)
             }
             Err(error) => {
                 tracing::warn!(mirror = %name, %url, %error, kept = list.nets.len(), "cannot fetch the published subnet list; the last good one stays in use");
@@ -211,7 +210,7 @@ impl Refresh {
         };
         self.due
             .insert(name.to_string(), Instant::now() + jittered(wait, name, now));
-        changed
+        good
     }
 
     /// Hands the lists to the state writer.
