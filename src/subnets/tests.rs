@@ -86,3 +86,43 @@ fn only_good_lists_are_saved_and_they_come_back() {
         (Some(100), None, 1)
     );
 }
+
+/// `subnets: <URL>` in our file and in AlmaLinux's mirror files: the URL as written (no `/`
+/// added), so that the list itself is fetched.
+#[test]
+fn a_subnet_url_is_kept_as_written_in_both_dialects() {
+    use crate::config::Subnets;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("mirrors.d")).unwrap();
+    std::fs::write(
+        d.join("config.yml"),
+        "mirrors_dir: mirrors.d\nversions: [\"9.8\"]\narches:\n  \"9.8\": [x86_64]\nrepos:\n  - {name: BaseOS, path: BaseOS/$basearch/os/}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("mirrors.d/alma.example.yml"),
+        "name: alma.example\naddress:\n  http: http://127.0.0.1:1/almalinux/\ngeolocation:\n  country: DE\nsubnets: http://127.0.0.1:1/alma/subnets.txt\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("mirrors.yaml"),
+        "upstream:\n  urls: [\"http://127.0.0.1:1/almalinux/\"]\nalmalinux:\n  config: config.yml\nmirrors:\n  - name: ours\n    address: {http: \"http://127.0.0.1:1/ours/\"}\n    subnets: \"https://127.0.0.1:1/ours/nets\"\nprobe:\n  dns_servers: [\"127.0.0.1:1\"]\n",
+    )
+    .unwrap();
+    let loaded = crate::config::load(&d.join("mirrors.yaml"))
+        .unwrap_or_else(|e| panic!("does not load:\n{e}"));
+    let url = |name: &str| match &loaded
+        .config
+        .mirrors
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap()
+        .subnets
+    {
+        Subnets::Url(url) => url.to_string(),
+        Subnets::List(list) => panic!("{name}: a list {list:?}"),
+    };
+    assert_eq!(url("ours"), "https://127.0.0.1:1/ours/nets");
+    assert_eq!(url("alma.example"), "http://127.0.0.1:1/alma/subnets.txt");
+}
