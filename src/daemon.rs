@@ -182,7 +182,19 @@ pub async fn run(
     let now = unix_now();
     // The writer keeps the records (and their interner); the scheduler's tasks ask it for
     // their validators.
-    let writer = StateWriter::new(config.clone(), records, now);
+    let mut writer = StateWriter::new(config.clone(), records, now);
+    // Subnet lists published at a URL, as saved: in the very first snapshot, before any
+    // fetch (a restart without network keeps placing clients by them).
+    let subnets_file = config
+        .state
+        .path
+        .as_deref()
+        .map(crate::subnets::store::path_beside);
+    let saved_subnets = subnets_file
+        .as_deref()
+        .map(|path| crate::subnets::store::load(path, now))
+        .unwrap_or_default();
+    writer.apply(Event::Subnets(Arc::new(saved_subnets.clone())), now);
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot::empty(config.clone(), now)));
     let (events_tx, events_rx) = mpsc::channel(1024);
     let (config_tx, config_rx) = watch::channel(scheduler::InForce {
@@ -196,6 +208,14 @@ pub async fn run(
         events_tx.clone(),
         engine_stop.clone(),
     ));
+    // Then fetched at start and every `serve.subnets_refresh`.
+    let subnets_task = crate::subnets::spawn(
+        config_tx.subscribe(),
+        saved_subnets,
+        subnets_file,
+        events_tx.clone(),
+        engine_stop.clone(),
+    );
     let reload_events = events_tx.clone();
     let reload_task = tokio::spawn(async move {
         while let Some(trigger) = triggers.recv().await {
@@ -257,6 +277,7 @@ pub async fn run(
     engine_stop.cancel();
     reload_task.abort();
     let _ = scheduler_task.await;
+    let _ = subnets_task.await;
     let _ = writer_task.await;
     tracing::info!("shut down");
     served.map_err(StartError::from)

@@ -18,5 +18,6 @@ pub mod scheduler;
 pub mod select;
 pub mod serve;
 pub mod state;
+pub mod subnets;
 
 pub use daemon::run;

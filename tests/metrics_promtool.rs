@@ -24,6 +24,7 @@ use mirrorwatch::state::{
     EngineStats, FailureNote, FamilySnapshot, MirrorSnapshot, Phases, RepoVerdict, Snapshot,
     UpstreamTarget,
 };
+use mirrorwatch::subnets::{Published, PublishedList};
 
 const NOW: i64 = 1_800_000_000;
 
@@ -206,7 +207,28 @@ fn snapshot(per_repo: bool, vantage: &str) -> Snapshot {
             config_reload_at: Some(NOW - 600),
             started_at: NOW - 86400,
         },
+        subnets: Arc::new(published(&names)),
     }
+}
+
+/// Published subnet lists: one in use after a failed fetch, one never fetched.
+fn published(names: &[&str]) -> Published {
+    let url = url::Url::parse("http://127.0.0.1:1/subnets.txt").unwrap();
+    let mut lists = BTreeMap::new();
+    lists.insert(
+        names[0].to_owned(),
+        PublishedList {
+            nets: Arc::from(vec!["192.0.2.0/24".parse().unwrap()]),
+            skipped_lines: 2,
+            fetched_at: Some(NOW - 7200),
+            attempted_at: Some(NOW - 60),
+            last_ok: false,
+            last_error: Some("HTTP status 500".into()),
+            ..PublishedList::empty(url.clone())
+        },
+    );
+    lists.insert(names[2].to_owned(), PublishedList::empty(url));
+    Published { lists }
 }
 
 fn http_stats() -> HttpStats {

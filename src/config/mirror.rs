@@ -9,7 +9,7 @@ use super::diag::{join, FileDiag};
 use super::geo::{continent_of, Continent};
 use super::model::{Addresses, Coordinates, Layout, Mirror, Subnets};
 use super::raw::{RawAddress, RawMirror, RawSubnets};
-use super::validate::{is_name, parse_subnet, parse_url};
+use super::validate::{is_name, parse_document_url, parse_subnet, parse_url};
 
 /// How a mirror entry is read.
 pub struct Dialect {
@@ -142,7 +142,7 @@ pub fn validate(
     }
     let subnets = match &raw.subnets {
         None => Subnets::List(Vec::new()),
-        Some(RawSubnets::Url(text)) => match parse_url(text, &["http", "https"]) {
+        Some(RawSubnets::Url(text)) => match parse_document_url(text, &["http", "https"]) {
             Ok(url) => Subnets::Url(url),
             Err(e) => {
                 r.problem("subnets", e);

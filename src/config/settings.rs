@@ -169,6 +169,10 @@ pub struct ServeSettings {
     /// with the current copies of their group (capped at `max_lag`). `0s` turns it off.
     #[serde(deserialize_with = "duration")]
     pub own_network_max_lag: Duration,
+    /// How often subnet lists published at a URL (`mirrors[].subnets: <URL>`) are fetched
+    /// again, jittered by up to a tenth either way.
+    #[serde(deserialize_with = "duration")]
+    pub subnets_refresh: Duration,
     pub geoip_country_db: Option<PathBuf>,
     pub geoip_asn_db: Option<PathBuf>,
 }
@@ -187,6 +191,8 @@ impl Default for ServeSettings {
             // the world for most updates, but not for long: its users are the ones a security
             // update must reach first.
             own_network_max_lag: Duration::from_secs(3600),
+            // Published lists change when an ISP renumbers: rarely, and never urgently.
+            subnets_refresh: Duration::from_secs(3600),
             geoip_country_db: None,
             geoip_asn_db: None,
         }
@@ -250,6 +256,7 @@ impl Settings {
             ("freshness.stale_after", self.freshness.stale_after),
             ("health.window", self.health.window),
             ("serve.sticky_for", self.serve.sticky_for),
+            ("serve.subnets_refresh", self.serve.subnets_refresh),
             ("state.save_interval", self.state.save_interval),
         ];
         for (path, value) in durations {

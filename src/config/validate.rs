@@ -277,6 +277,15 @@ pub fn parse_url(text: &str, schemes: &[&str]) -> Result<Url, String> {
     Ok(url)
 }
 
+/// A URL naming one document (a published subnet list): checked like [`parse_url`], but its
+/// path is kept as written, since `…/subnets.txt` and `…/subnets.txt/` are different things.
+pub fn parse_document_url(text: &str, schemes: &[&str]) -> Result<Url, String> {
+    let written = Url::parse(text.trim()).map_err(|e| format!("invalid URL {text:?}: {e}"))?;
+    let mut url = parse_url(text, schemes)?;
+    url.set_path(written.path());
+    Ok(url)
+}
+
 /// A CIDR (`192.0.2.0/24`, `2001:db8::/32`) or a bare address (a /32 or /128).
 pub fn parse_subnet(text: &str) -> Result<ipnet::IpNet, String> {
     let text = text.trim();

@@ -12,6 +12,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 
+use ipnet::IpNet;
+
 use super::{acceptable_family, content_lag, order, protocol_for, Want};
 use crate::config::geo::{continent_of, Continent};
 use crate::config::{Arch, IpFamily, Protocol, Subnets};
@@ -57,6 +59,9 @@ pub struct Index {
     /// For each `snapshot.mirrors` entry, its position in the configuration (`None`: removed
     /// or disabled by a reload the snapshot has not caught up with).
     configured: Vec<Option<usize>>,
+    /// For each configured mirror (by position), the subnets of the list it publishes at a
+    /// URL, as the snapshot has them: matched like listed ones (see [`super::Place`]).
+    published: Vec<Option<Arc<[IpNet]>>>,
     lists: RwLock<HashMap<ListKey, Arc<Lists>>>,
 }
 
@@ -75,9 +80,24 @@ impl Index {
             .iter()
             .map(|m| by_name.get(m.name.as_str()).copied())
             .collect();
+        let published = snapshot
+            .config
+            .mirrors
+            .iter()
+            .map(|m| snapshot.subnets.shared_nets_for(m))
+            .collect();
         Index {
             configured,
+            published,
             lists: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The fetched subnets of the configured mirror at `position` (empty: none).
+    pub(super) fn published(&self, position: usize) -> &[IpNet] {
+        match self.published.get(position) {
+            Some(Some(nets)) => nets,
+            _ => &[],
         }
     }
 
@@ -148,7 +168,8 @@ impl Index {
                     .or_else(|| mirror.country.as_deref().and_then(continent_of)),
                 lag,
                 local: !mirror.asns.is_empty()
-                    || matches!(&mirror.subnets, Subnets::List(nets) if !nets.is_empty()),
+                    || matches!(&mirror.subnets, Subnets::List(nets) if !nets.is_empty())
+                    || !self.published(position).is_empty(),
             };
             // `content_lag` gives a behind copy a lag of at least 1 s, so 0 means current.
             match lag {

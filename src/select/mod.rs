@@ -43,8 +43,10 @@
 //!
 //! Vault repos have no verdicts (they are not probed), so they never qualify: the handler
 //! answers them with the vault. Subnets published at a URL (`subnets: https://...`) are not
-//! fetched here (no I/O): until someone resolves them into the configuration, such a mirror
-//! matches by ASN only.
+//! fetched here (no I/O): [`crate::subnets`] fetches them and the snapshot carries the last
+//! good list of each, which the [`Index`] takes once per snapshot and the ranking matches
+//! exactly like listed subnets. Until a list has been fetched, such a mirror matches by ASN
+//! only.
 
 use url::Url;
 
@@ -168,6 +170,7 @@ pub fn select_with<'a>(
     let own_max = serve.own_network_max_lag.min(serve.max_lag).as_secs();
     let mut top = TopK {
         config,
+        index,
         place: &place,
         seed,
         length,
@@ -205,6 +208,7 @@ pub fn select_with<'a>(
         };
         let mut rest = TopK {
             config,
+            index,
             place: &place,
             seed,
             length: fill,

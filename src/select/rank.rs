@@ -6,7 +6,9 @@
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
-use super::{index, order, Client, Group, Pick, Want};
+use ipnet::IpNet;
+
+use super::{index, order, Client, Group, Index, Pick, Want};
 use crate::config::geo::Continent;
 use crate::config::{Config, Mirror, Protocol, Subnets};
 
@@ -22,6 +24,7 @@ pub(super) enum Admit {
 /// with a single comparison, so nothing is sorted but the answer itself.
 pub(super) struct TopK<'a, 'p> {
     pub(super) config: &'a Config,
+    pub(super) index: &'p Index,
     pub(super) place: &'p Place<'p>,
     pub(super) seed: u64,
     pub(super) length: usize,
@@ -42,7 +45,8 @@ impl<'a> TopK<'a, '_> {
             let Some(mirror) = config.mirrors.get(candidate.mirror) else {
                 continue;
             };
-            let (group, tier) = place.rank(mirror, candidate.continent);
+            let published = self.index.published(candidate.mirror);
+            let (group, tier) = place.rank(mirror, candidate.continent, published);
             let matched = matches!(group, Group::Subnet | Group::Asn);
             if !matched && (mirror.private || admit == Admit::OwnNetwork) {
                 continue;
@@ -115,19 +119,22 @@ pub(super) struct Place<'c> {
 
 impl Place<'_> {
     /// The group of `mirror` for this client, and its tier inside the group (lower first).
+    /// `published` is the list the mirror publishes at its subnet URL, as last fetched.
     pub(super) fn rank(
         &self,
         mirror: &Mirror,
         mirror_continent: Option<Continent>,
+        published: &[IpNet],
     ) -> (Group, f64) {
-        let longest = match &mirror.subnets {
-            Subnets::List(nets) => nets
-                .iter()
-                .filter(|n| n.contains(&self.addr))
-                .map(|n| n.prefix_len())
-                .max(),
-            Subnets::Url(_) => None,
+        let nets: &[IpNet] = match &mirror.subnets {
+            Subnets::List(nets) => nets,
+            Subnets::Url(_) => published,
         };
+        let longest = nets
+            .iter()
+            .filter(|n| n.contains(&self.addr))
+            .map(|n| n.prefix_len())
+            .max();
         if let Some(len) = longest {
             // Longer prefix, lower tier: a /28 in the building beats the /16 of the university.
             return (Group::Subnet, f64::from(128 - len));

@@ -14,6 +14,7 @@ use crate::health::State;
 use crate::probe::FailureReason;
 
 use super::records::{FailureNote, LogEntry, Phases};
+use crate::subnets::Published;
 
 /// Everything known at `generated_at`.
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ pub struct Snapshot {
     pub upstream: Vec<UpstreamTarget>,
     pub mirrors: Vec<Arc<MirrorSnapshot>>,
     pub stats: EngineStats,
+    /// The subnet lists mirrors publish at a URL, as last fetched.
+    pub subnets: Arc<Published>,
 }
 
 impl Snapshot {
@@ -43,6 +46,7 @@ impl Snapshot {
                 started_at: now,
                 ..EngineStats::default()
             },
+            subnets: Arc::default(),
         }
     }
 

@@ -16,6 +16,7 @@ use crate::probe::FailureReason;
 use crate::probe::{FileResult, SweepReport, Validators};
 
 mod build;
+use crate::subnets::Published;
 
 /// Something that changes state.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub enum Event {
     Config(Arc<Config>),
     /// A reload was attempted and failed; the old configuration stays.
     ReloadFailed,
+    /// The subnet lists mirrors publish at a URL changed (a fetch ended).
+    Subnets(Arc<Published>),
     /// A (mirror, family) task is starting: it asks for the conditional-GET validators the
     /// records hold for its files (`keys`, in plan order). The writer, which owns the
     /// records, answers, so that no second copy of them is kept and a task restarted by a
@@ -64,6 +67,10 @@ pub struct StateWriter {
     /// Every target of the layout in force, in [`crate::config::Layout::targets`] order:
     /// its shared name (for verdicts) and its directory (the records' key).
     targets: Vec<(Arc<TargetName>, String)>,
+    /// The published subnet lists, passed on to every snapshot; `subnets_changed` asks for
+    /// a snapshot without rebuilding any mirror.
+    subnets: Arc<Published>,
+    subnets_changed: bool,
 }
 
 /// The target table of `config` (see [`StateWriter`]'s `targets`).
@@ -108,6 +115,8 @@ impl StateWriter {
             round_started: None,
             round_swept: HashSet::new(),
             empty_history: UpstreamHistory::new(std::num::NonZeroUsize::MIN),
+            subnets: Arc::default(),
+            subnets_changed: false,
         }
     }
 
@@ -133,7 +142,10 @@ impl StateWriter {
 
     /// Whether a snapshot built at `now` would differ from the last one.
     pub fn is_dirty(&self, now: i64) -> bool {
-        self.all_dirty || !self.dirty.is_empty() || now - self.last_full >= REFRESH_SECONDS
+        self.all_dirty
+            || self.subnets_changed
+            || !self.dirty.is_empty()
+            || now - self.last_full >= REFRESH_SECONDS
     }
 
     pub fn apply(&mut self, event: Event, now: i64) {
@@ -219,6 +231,10 @@ impl StateWriter {
                 self.stats.config_reload_ok = false;
                 self.all_dirty = true;
             }
+            Event::Subnets(subnets) => {
+                self.subnets = subnets;
+                self.subnets_changed = true;
+            }
         }
     }
 
@@ -275,6 +291,7 @@ impl StateWriter {
         }
         self.dirty.clear();
         self.all_dirty = false;
+        self.subnets_changed = false;
         self.was_ready = self.was_ready || self.ready();
         Arc::new(Snapshot {
             generated_at: now,
@@ -282,6 +299,7 @@ impl StateWriter {
             upstream: self.upstream_targets(now),
             mirrors,
             stats: self.stats.clone(),
+            subnets: self.subnets.clone(),
             config,
         })
     }

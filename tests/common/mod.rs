@@ -5,6 +5,7 @@
 //! Here: a `mirrors.yaml` written into a tempdir ([`ConfigText`]: always with loopback name
 //! servers, short timeouts and the state file inside the tempdir) and snapshot accessors.
 //! Beside it:
+//! - [`lists`]: a loopback server publishing a subnet list whose answer the test changes;
 //! - [`engine`]: [`engine::Engine`] drives the state writer through time with explicit
 //!   `now` values instead of sleeping;
 //! - [`daemon`]: the daemon run in process (`mirrorwatch::run`) on 127.0.0.1;
@@ -19,6 +20,7 @@ pub mod binary;
 pub mod daemon;
 pub mod dnf;
 pub mod engine;
+pub mod lists;
 pub mod prometheus;
 pub mod promtool;
 pub mod scraped;

@@ -12,6 +12,7 @@ mod client;
 mod eligibility;
 mod freshness;
 mod ordering;
+mod published;
 
 const NOW: i64 = 1_800_000_000;
 

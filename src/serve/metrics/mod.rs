@@ -17,12 +17,14 @@
 //! - [`family`] — building families, the vantage label.
 //! - [`mirrors`] — per mirror and per (mirror, family); per repo when enabled.
 //! - [`global`] — the upstream and mirrorwatch itself.
+//! - [`subnets`] — the subnet lists mirrors publish at a URL.
 //! - [`http`] — [`HttpStats`].
 
 mod family;
 mod global;
 mod http;
 mod mirrors;
+mod subnets;
 #[cfg(test)]
 mod tests;
 
@@ -46,6 +48,7 @@ pub fn render(snapshot: &Snapshot, http: &HttpStats) -> String {
     global::engine(snapshot, &mut out);
     global::upstream(snapshot, &mut out);
     mirrors::write(snapshot, &mut out);
+    subnets::write(snapshot, &mut out);
     http.write(&mut out);
     let (families, size) = out.into_families();
 

@@ -162,6 +162,7 @@ fn snapshot(config: Arc<Config>) -> Snapshot {
             config_reload_at: Some(NOW - 7200),
             started_at: NOW - 86400,
         },
+        subnets: Arc::default(),
     }
 }
 
@@ -443,4 +444,66 @@ fn http_stats_count_by_endpoint_and_code() {
         4
     );
     assert!(!text.contains("/some/url"), "{text}");
+}
+
+#[test]
+fn a_published_subnet_list_has_its_fetch_and_size() {
+    use crate::subnets::{Published, PublishedList};
+    let mut snap = snapshot(config(false, ""));
+    let url = url::Url::parse("http://127.0.0.1:1/nets.txt").unwrap();
+    let mut published = Published::default();
+    published.lists.insert(
+        MIRROR.into(),
+        PublishedList {
+            nets: vec![
+                "192.0.2.0/24".parse().unwrap(),
+                "2001:db8::/32".parse().unwrap(),
+            ]
+            .into(),
+            skipped_lines: 3,
+            fetched_at: Some(NOW - 3600),
+            attempted_at: Some(NOW - 60),
+            last_ok: false,
+            last_error: Some("HTTP status 500".into()),
+            ..PublishedList::empty(url.clone())
+        },
+    );
+    published
+        .lists
+        .insert("never".into(), PublishedList::empty(url));
+    snap.subnets = Arc::new(published);
+    let text = render(&snap, &HttpStats::new());
+    let m = format!("{{mirror=\"{MIRROR}\"}}");
+    assert_line(
+        &text,
+        &format!("mirrorwatch_mirror_subnet_list_fetch_success{m} 0"),
+    );
+    assert_line(
+        &text,
+        &format!(
+            "mirrorwatch_mirror_subnet_list_fetch_timestamp_seconds{m} {}",
+            NOW - 60
+        ),
+    );
+    assert_line(
+        &text,
+        &format!(
+            "mirrorwatch_mirror_subnet_list_success_timestamp_seconds{m} {}",
+            NOW - 3600
+        ),
+    );
+    assert_line(
+        &text,
+        &format!("mirrorwatch_mirror_subnet_list_subnets{m} 2"),
+    );
+    assert_line(
+        &text,
+        &format!("mirrorwatch_mirror_subnet_list_skipped_lines{m} 3"),
+    );
+    // Never fetched: its size (0), but no fetch result or time.
+    assert_line(
+        &text,
+        "mirrorwatch_mirror_subnet_list_subnets{mirror=\"never\"} 0",
+    );
+    assert!(!text.contains("mirrorwatch_mirror_subnet_list_fetch_success{mirror=\"never\"}"));
 }
