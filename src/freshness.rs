@@ -10,6 +10,16 @@
 //! `lag_seconds = now − T`. Everything here takes `now` (unix seconds) as an argument and
 //! does no I/O, so the rules are tested with plain numbers.
 //!
+//! A copy upstream never showed is judged from the first sweep by its own `<revision>` and
+//! newest data timestamp: older than the oldest upstream version remembered by both, it is
+//! `behind` at once, flagged `estimated` (the number of versions is unknown). Its
+//! `lag_seconds` is a lower bound — now − the newest data timestamp of the oldest
+//! remembered upstream version — and drives `stale` like any lag; its `content_age_seconds`
+//! — now − its own newest data timestamp, an upper bound — tells such copies apart (a copy
+//! 1 and one 3 versions behind share the lower bound). The lower bound drives `stale`, the
+//! content age tells copies apart. A copy newer than upstream is `unknown` with
+//! `newer: true`; content that fits neither is `unknown`. See [`verdict`] for every rule.
+//!
 //! When the upstream is unreachable, [`UpstreamHistory::record_failure`] keeps the known
 //! versions and verdicts go on comparing against them: mirrors that are current stay
 //! current, and a mirror that moved past what we last saw is "unknown, newer", never
@@ -45,6 +55,13 @@ pub struct UpstreamVersion {
     /// Unix seconds when this version became the current upstream version (see
     /// [`UpstreamHistory::observe`] for what a rollback does to it).
     pub first_seen: i64,
+}
+
+impl UpstreamVersion {
+    /// The `<revision>` as a number, `None` when absent or not a number.
+    pub fn numeric_revision(&self) -> Option<u64> {
+        crate::repomd::numeric_revision(self.revision.as_deref())
+    }
 }
 
 /// What one successful upstream poll saw: an [`UpstreamVersion`] without `first_seen`.
@@ -224,6 +241,8 @@ pub enum MirrorCopy {
         sha256: String,
         /// Its newest data timestamp ([`Repomd::newest_timestamp`]).
         timestamp: Option<i64>,
+        /// Its `<revision>`, when a number ([`Repomd::numeric_revision`]).
+        revision: Option<u64>,
         /// Result of the partial-sync check: `None` when not checked (yet).
         data_files_ok: Option<bool>,
         /// Hrefs of referenced data files found missing or of the wrong size.
@@ -236,18 +255,29 @@ pub enum MirrorCopy {
 }
 
 /// The freshness of one mirror copy. Serialized for the JSON API as
-/// `{"status": "behind", "versions": 2, "lag_seconds": 3600}` and so on.
+/// `{"status": "behind", "versions": 2, "lag_seconds": 3600, "estimated": false}` and so on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Verdict {
     /// Same hash as the current upstream version.
     Current,
-    /// Same hash as an older upstream version: `versions` newer ones exist, and the
-    /// one that replaced the mirror's appeared `lag_seconds` ago.
-    Behind { versions: u32, lag_seconds: u64 },
-    /// A hash never seen upstream, judged by timestamps instead (see [`verdict`]):
-    /// `newer` when its data is not older than the current upstream's; otherwise
-    /// `lag_seconds` is an estimate, or `None` when nothing allows one.
+    /// Older than the current upstream version. Exact (`estimated: false`): same hash as an
+    /// older upstream version, `versions` newer ones exist, and the one that replaced the
+    /// mirror's appeared `lag_seconds` ago. Estimated (`estimated: true`, `versions: None`):
+    /// a hash upstream never showed whose `<revision>` and newest data timestamp are older
+    /// than those of the oldest upstream version remembered; `lag_seconds` is then a lower
+    /// bound and `content_age_seconds` an upper bound (see [`verdict`]).
+    Behind {
+        versions: Option<u32>,
+        lag_seconds: u64,
+        #[serde(default)]
+        estimated: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content_age_seconds: Option<u64>,
+    },
+    /// A hash never seen upstream that is not estimated behind, judged by timestamps
+    /// instead (see [`verdict`]): `newer` when its data is not older than the current
+    /// upstream's; otherwise `lag_seconds` is an estimate, or `None` when nothing allows one.
     Unknown {
         newer: bool,
         lag_seconds: Option<u64>,
@@ -261,6 +291,38 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Behind by a known number of upstream versions (a hash upstream showed).
+    pub fn behind(versions: u32, lag_seconds: u64) -> Verdict {
+        Verdict::Behind {
+            versions: Some(versions),
+            lag_seconds,
+            estimated: false,
+            content_age_seconds: None,
+        }
+    }
+
+    /// Behind, estimated from the copy's own revision and timestamp: `lag_seconds` is a
+    /// lower bound, `content_age_seconds` the age of the copy's newest data.
+    pub fn behind_estimated(lag_seconds: u64, content_age_seconds: u64) -> Verdict {
+        Verdict::Behind {
+            versions: None,
+            lag_seconds,
+            estimated: true,
+            content_age_seconds: Some(content_age_seconds),
+        }
+    }
+
+    /// An estimated `Behind`: content upstream never showed, so no alternate matches it.
+    pub fn is_estimated(&self) -> bool {
+        matches!(
+            self,
+            Verdict::Behind {
+                estimated: true,
+                ..
+            }
+        )
+    }
+
     pub fn kind(&self) -> VerdictKind {
         match self {
             Verdict::Current => VerdictKind::Current,
@@ -277,8 +339,8 @@ impl Verdict {
         self.kind().as_str()
     }
 
-    /// Seconds behind upstream: 0 when current, the (possibly estimated) lag when behind
-    /// or unknown, `None` when there is nothing to measure.
+    /// Seconds behind upstream: 0 when current, the lag when behind (a lower bound when
+    /// estimated), the estimate when unknown, `None` when there is nothing to measure.
     pub fn lag_seconds(&self) -> Option<u64> {
         match self {
             Verdict::Current => Some(0),
@@ -302,36 +364,57 @@ impl Verdict {
 /// The content is judged before the data files:
 ///
 /// - Failures and 404s map to `Error` and `Missing`.
-/// - A hash not in the history is `Unknown` (below), even when its data files are missing
-///   too: which version it is comes first, and it is never offered either way.
+/// - A hash not in the history is judged by its own revision and timestamp (below), even
+///   when its data files are missing too: which version it is comes first, and it is
+///   never offered either way.
 /// - A copy of a known hash with missing data files is `Incomplete`: clients would fail on
 ///   it even if its repomd.xml is the current one.
 /// - A hash in the history is `Current` (the newest) or `Behind`, where `versions` counts
 ///   the newer upstream versions and the lag runs from the `first_seen` of the version
 ///   that replaced the mirror's.
-/// - A hash not in the history (upstream never reached, the mirror synced a version we
-///   missed or one older than the history reaches) is `Unknown`, and timestamps decide:
-///   when the mirror's newest timestamp is at least the current upstream's, `newer: true`
-///   and no lag; otherwise the lag is estimated from the oldest known upstream version
-///   whose timestamp is newer than the mirror's — when that version appeared, the
-///   mirror's content was outdated. It is a lower bound if the mirror predates the
-///   history. Without timestamps on either side, or with an empty history, there is no
+///
+/// A hash not in the history (upstream never showed it: the mirror was behind before the
+/// daemon started, synced a version we missed, or serves something else) is judged by
+/// [`unknown_hash`]:
+///
+/// - **Estimated `Behind`** when both its `<revision>` and its newest data timestamp are
+///   older than those of the *oldest* upstream version remembered (revisions compared as
+///   numbers; a revision that is not a number on either side never qualifies). The number
+///   of versions is unknown (`versions: None`, `estimated: true`). `lag_seconds` is a lower
+///   bound: `now −` the newest data timestamp of the oldest remembered upstream version,
+///   clamped at 0 (the mirror's content was outdated at the latest when that version was
+///   built; createrepo_c writes the timestamp minutes before a version is published). It
+///   drives `stale` at once, like any lag. With one remembered upstream version a mirror
+///   1 and one 3 versions behind have the same lower bound, so `content_age_seconds =
+///   now −` the copy's own newest data timestamp is given too: an upper bound on how long
+///   it has been behind, and what tells such copies apart. The lower bound drives `stale`,
+///   the content age tells copies apart.
+/// - **`Unknown`, `newer: true`** when its newest timestamp is at least the current
+///   upstream's and its revision is not older (when both are numbers): no lag.
+/// - Otherwise **`Unknown`**: content that fits neither (another repository's repomd.xml,
+///   a revision that is not a number, a revision and a timestamp that disagree). When its
+///   timestamp is older than the current upstream's, the lag is estimated from the oldest
+///   known upstream version whose timestamp is newer than the mirror's — when that version
+///   appeared, the mirror's content was outdated (a lower bound if the mirror predates the
+///   history). Without timestamps on either side, or with an empty history, there is no
 ///   estimate: never stale just because the upstream could not be reached.
 pub fn verdict(history: &UpstreamHistory, copy: &MirrorCopy, now: i64) -> Verdict {
-    let (sha256, timestamp, data_files_ok, missing_files) = match copy {
+    let (sha256, timestamp, revision, data_files_ok, missing_files) = match copy {
         MirrorCopy::NotFound => return Verdict::Missing,
         MirrorCopy::Failed { reason } => return Verdict::Error { reason: *reason },
         MirrorCopy::Fetched {
             sha256,
             timestamp,
+            revision,
             data_files_ok,
             missing_files,
-        } => (sha256, *timestamp, *data_files_ok, missing_files),
+        } => (sha256, *timestamp, *revision, *data_files_ok, missing_files),
     };
-    // The content first: a repomd.xml upstream never showed is judged by timestamps alone,
-    // whatever its data files. Its data files say nothing about which version it is.
+    // The content first: a repomd.xml upstream never showed is judged by its revision and
+    // timestamps alone, whatever its data files. Its data files say nothing about which
+    // version it is.
     let Some((newer, _)) = history.find(sha256) else {
-        return unknown(history, timestamp, now);
+        return unknown_hash(history, timestamp, revision, now);
     };
     // Either signal counts, so a probe that fills only one of them is still heard.
     if data_files_ok == Some(false) || !missing_files.is_empty() {
@@ -350,26 +433,52 @@ pub fn verdict(history: &UpstreamHistory, copy: &MirrorCopy, now: i64) -> Verdic
         .checked_sub(newer)
         .and_then(|i| history.versions().get(i))
         .map_or(now, |v| v.first_seen);
-    Verdict::Behind {
-        versions: u32::try_from(newer).unwrap_or(u32::MAX),
-        lag_seconds: seconds_since(replaced_at, now),
-    }
+    Verdict::behind(
+        u32::try_from(newer).unwrap_or(u32::MAX),
+        seconds_since(replaced_at, now),
+    )
 }
 
-/// The timestamp fallback for a hash never seen upstream (see [`verdict`]).
-fn unknown(history: &UpstreamHistory, mirror_ts: Option<i64>, now: i64) -> Verdict {
+/// The verdict on a hash never seen upstream, from its newest data timestamp and numeric
+/// revision (see [`verdict`]).
+fn unknown_hash(
+    history: &UpstreamHistory,
+    mirror_ts: Option<i64>,
+    mirror_rev: Option<u64>,
+    now: i64,
+) -> Verdict {
     let no_estimate = Verdict::Unknown {
         newer: false,
         lag_seconds: None,
     };
-    let (Some(mirror_ts), Some(upstream_ts)) =
-        (mirror_ts, history.current().and_then(|c| c.timestamp))
+    let (Some(mirror_ts), Some(current), Some(oldest)) =
+        (mirror_ts, history.current(), history.versions().first())
     else {
         return no_estimate;
     };
+    // Older than the oldest version remembered, by both signals: behind, by an unknown
+    // number of versions.
+    if let (Some(oldest_ts), Some(oldest_rev), Some(mirror_rev)) =
+        (oldest.timestamp, oldest.numeric_revision(), mirror_rev)
+    {
+        if mirror_ts < oldest_ts && mirror_rev < oldest_rev {
+            return Verdict::behind_estimated(
+                seconds_since(oldest_ts, now),
+                seconds_since(mirror_ts, now),
+            );
+        }
+    }
+    let Some(upstream_ts) = current.timestamp else {
+        return no_estimate;
+    };
+    // A revision older than the current one says "not newer", whatever the timestamp.
+    let older_revision = matches!(
+        (mirror_rev, current.numeric_revision()),
+        (Some(mine), Some(theirs)) if mine < theirs
+    );
     if mirror_ts >= upstream_ts {
         return Verdict::Unknown {
-            newer: true,
+            newer: !older_revision,
             lag_seconds: None,
         };
     }

@@ -109,6 +109,11 @@ impl Repomd {
         self.data.iter().filter_map(|d| d.timestamp).max()
     }
 
+    /// The `<revision>` as a number, `None` when absent or not a (non-negative) number.
+    pub fn numeric_revision(&self) -> Option<u64> {
+        numeric_revision(self.revision.as_deref())
+    }
+
     /// The data files whose presence on a mirror the partial-sync check verifies.
     ///
     /// Every entry is checked, not only the types dnf fetches by default: which files a
@@ -145,6 +150,12 @@ impl DataFile {
                         .all(|b| b.is_ascii_alphanumeric() || b"-._~+=,@".contains(&b))
             })
     }
+}
+
+/// A `<revision>` as a number: createrepo_c writes the epoch by default, but the field is
+/// free text, and only numbers can be compared with each other.
+pub fn numeric_revision(revision: Option<&str>) -> Option<u64> {
+    revision.and_then(|r| r.trim().parse().ok())
 }
 
 /// Hashes and size of a whole file: what identifies one version of a `repomd.xml`.

@@ -1,8 +1,8 @@
 //! The real `mirrorwatch serve` binary against real loopback mirrors, across its lifetime:
 //! readiness after the first sweep and the `/metrics` it then serves (checked by promtool),
-//! the state file carried over a restart (verdicts and lag continue), unusable state files
-//! set aside, the state saved on SIGTERM (even with a client stuck mid-request) and kept
-//! over SIGKILL. Ignored tests show bugs.
+//! the state file carried over a restart (verdicts and lag continue, an estimated verdict
+//! through a 304 too), unusable state files set aside, the state saved on SIGTERM (even with
+//! a client stuck mid-request) and kept over SIGKILL. Ignored tests show bugs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -380,4 +380,68 @@ fn a_mirror_removed_while_stopped_leaves_the_state_file() {
         saved["state"]["mirrors"].get("m1").is_none(),
         "m1 kept: {saved}"
     );
+}
+
+/// The verdict JSON of `mirror`'s first repo and the family's last sweep, from the API.
+fn api_verdict(d: &Daemon, mirror: &str) -> Option<(serde_json::Value, i64)> {
+    let (status, body) = d.get(&format!("/api/v1/mirrors/{mirror}"));
+    let body: serde_json::Value = serde_json::from_str(&body).ok().filter(|_| status == 200)?;
+    let family = &body["families"][0];
+    Some((
+        family["repos"][0]["verdict"].clone(),
+        family["last_sweep"].as_i64()?,
+    ))
+}
+
+#[test]
+fn an_estimated_verdict_survives_a_restart_and_a_304() {
+    // m1 holds content older than any upstream version the daemon will see: behind,
+    // estimated, which needs its <revision>. After a restart its copy is answered with a 304,
+    // so the revision can only come from the state file.
+    let setup = Setup::new(2, &new_tree());
+    setup.net.sync(1, DIR, &old_tree());
+    let repomd = format!("{DIR}repodata/repomd.xml");
+    let mut d = setup.start();
+    d.wait_ready();
+    let estimated = |v: &serde_json::Value| v["status"] == "behind" && v["estimated"] == true;
+    let (v, _) = wait_until("m1 behind, estimated", || {
+        api_verdict(&d, "m1").filter(|(v, _)| estimated(v))
+    });
+    assert!(v["versions"].is_null(), "{v}");
+    wait_until("m1's revision in the state file", || {
+        std::fs::read(&setup.cfg.state).ok()?;
+        let saved = read_state(&setup.cfg.state);
+        let seen = &saved["state"]["mirrors"]["m1"]["families"]["ipv4"]["copies"][DIR]["seen"];
+        (seen["revision"] == 1_700_000_000u64).then_some(())
+    });
+    d.stop();
+
+    let not_modified = || {
+        setup
+            .net
+            .mirror(1)
+            .requests_for(&repomd)
+            .iter()
+            .filter(|r| r.not_modified)
+            .count()
+    };
+    let before = not_modified();
+    let restarted = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut d = setup.start();
+    d.wait_log(0, "state restored");
+    wait_until("a 304 for m1 after the restart", || {
+        (not_modified() > before).then_some(())
+    });
+    let (v, _) = wait_until("m1 swept after the restart", || {
+        api_verdict(&d, "m1").filter(|(_, at)| *at >= i64::try_from(restarted).unwrap())
+    });
+    assert!(estimated(&v), "{v}");
+    assert!(
+        v["content_age_seconds"].as_u64().unwrap() >= restarted - 1_700_000_000,
+        "{v}"
+    );
+    d.stop();
 }

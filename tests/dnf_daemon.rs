@@ -140,7 +140,9 @@ async fn dnf_gets_only_current_complete_mirrors_and_refuses_one_changed_since_ou
     for (name, want) in [
         ("good0", "current"),
         ("good1", "current"),
-        ("stale", "unknown"),
+        // Older than any upstream version the daemon saw, by revision and timestamps:
+        // behind (estimated) from the first sweep, and never offered.
+        ("stale", "behind"),
         ("partial", "incomplete"),
         ("down", "error"),
     ] {

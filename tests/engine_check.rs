@@ -72,9 +72,11 @@ async fn one_sweep_gives_each_mirror_its_verdict() {
     assert_eq!(family("m0").state, State::Up);
     assert_eq!(family("m0").time_file, Some(1_700_003_700));
     assert_eq!(family("m1").time_file, None);
-    // Behind: the upstream was only ever seen at "new", so the old copy is unknown and older.
+    // Behind: the upstream was only ever seen at "new", and the old copy is older by revision
+    // and timestamps, so it is behind, estimated.
     assert_eq!(verdicts("m1")[1], "current");
-    assert_eq!(verdicts("m1")[0], "unknown");
+    assert_eq!(verdicts("m1")[0], "behind");
+    assert!(family("m1").repos[0].verdict.is_estimated());
     assert_eq!(verdicts("m2"), ["incomplete", "current"]);
     assert_eq!(family("m3").state, State::Down);
     assert_eq!(

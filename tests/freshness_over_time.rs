@@ -31,10 +31,7 @@ const FOLLOWERS: [(&str, u64); 3] = [("current", 4), ("behind1", 3), ("behind3",
 const STALE_AFTER: u64 = 30 * 60;
 
 fn behind(versions: u32, lag_seconds: u64) -> Verdict {
-    Verdict::Behind {
-        versions,
-        lag_seconds,
-    }
+    Verdict::behind(versions, lag_seconds)
 }
 
 /// Polls v1..v4 at 1000..4000; 100 s after each poll, every mirror that follows that far

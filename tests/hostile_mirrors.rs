@@ -273,7 +273,7 @@ async fn partial_sync_is_incomplete() {
 }
 
 #[tokio::test]
-async fn content_never_seen_upstream_is_unknown() {
+async fn content_never_seen_upstream_is_estimated_behind_or_unknown() {
     let net = network(3).await;
     let base = tree().revision();
     net.sync(0, DIRS[0], &RepoTree::new(base - 3600, "elsewhere"));
@@ -284,11 +284,23 @@ async fn content_never_seen_upstream_is_unknown() {
     assert_healthy(&snapshot, "good");
     let older = v4(&snapshot, "older");
     match &older.repos[0].verdict {
-        // The upstream was first seen during this check, so the estimate is about zero.
-        Verdict::Unknown {
-            newer: false,
-            lag_seconds: Some(lag),
-        } => assert!(*lag <= 60, "{lag}"),
+        // Older by revision and timestamps than the only upstream version seen: behind,
+        // estimated. The lag is the lower bound (since upstream's data timestamp), the content
+        // age an hour more.
+        Verdict::Behind {
+            versions: None,
+            lag_seconds,
+            estimated: true,
+            content_age_seconds: Some(age),
+        } => {
+            let now = snapshot.generated_at;
+            let since = u64::try_from(now - i64::try_from(base).unwrap()).unwrap();
+            assert!(
+                (since.saturating_sub(60)..=since).contains(lag_seconds),
+                "{lag_seconds}"
+            );
+            assert_eq!(*age, lag_seconds + 3600);
+        }
         other => panic!("older: {other:?}"),
     }
     let newer = v4(&snapshot, "newer");

@@ -56,10 +56,7 @@ fn config(per_repo: bool, vantage: &str, names: &[&str]) -> Arc<Config> {
 fn repos(offset: usize) -> Vec<RepoVerdict> {
     let verdicts = [
         Verdict::Current,
-        Verdict::Behind {
-            versions: 2,
-            lag_seconds: 90_000,
-        },
+        Verdict::behind(2, 90_000),
         Verdict::Unknown {
             newer: false,
             lag_seconds: Some(600),

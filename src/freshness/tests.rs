@@ -21,6 +21,7 @@ fn fetched(tag: &str, timestamp: Option<i64>) -> MirrorCopy {
     MirrorCopy::Fetched {
         sha256: format!("sha-{tag}"),
         timestamp,
+        revision: None,
         data_files_ok: Some(true),
         missing_files: Vec::new(),
     }
@@ -53,13 +54,7 @@ fn behind_by_one_lags_since_the_replacement_appeared() {
     let now = T0 + 3 * HOUR + 1234;
     // c was replaced by d, first seen at T0 + 3h.
     let v = verdict(&h, &fetched("c", None), now);
-    assert_eq!(
-        v,
-        Verdict::Behind {
-            versions: 1,
-            lag_seconds: 1234
-        }
-    );
+    assert_eq!(v, Verdict::behind(1, 1234));
     assert_eq!(v.as_str(), "behind");
     assert_eq!(v.lag_seconds(), Some(1234));
 }
@@ -70,13 +65,7 @@ fn behind_by_three_lags_since_the_next_version() {
     let now = T0 + 12 * HOUR;
     // a was replaced by b (first seen at T0 + 1h), not by the current d.
     let v = verdict(&h, &fetched("a", None), now);
-    assert_eq!(
-        v,
-        Verdict::Behind {
-            versions: 3,
-            lag_seconds: (11 * HOUR) as u64
-        }
-    );
+    assert_eq!(v, Verdict::behind(3, (11 * HOUR) as u64));
     assert!(!v.is_stale(Duration::from_secs(12 * 3600)));
     assert!(v.is_stale(Duration::from_secs(11 * 3600 - 1)));
     // Exactly at the bound is not over it.
@@ -193,6 +182,7 @@ fn missing_data_files_make_a_known_copy_incomplete() {
         let copy = MirrorCopy::Fetched {
             sha256: format!("sha-{tag}"),
             timestamp: Some(T0),
+            revision: None,
             data_files_ok: Some(false),
             missing_files: missing.clone(),
         };
@@ -212,6 +202,7 @@ fn missing_data_files_make_a_known_copy_incomplete() {
     let copy = MirrorCopy::Fetched {
         sha256: "sha-d".into(),
         timestamp: None,
+        revision: None,
         data_files_ok: None,
         missing_files: missing.clone(),
     };
@@ -232,6 +223,7 @@ fn the_content_verdict_comes_before_the_data_files() {
         let copy = MirrorCopy::Fetched {
             sha256: "sha-never".into(),
             timestamp,
+            revision: None,
             data_files_ok: Some(false),
             missing_files: missing.clone(),
         };
@@ -250,6 +242,7 @@ fn unchecked_data_files_do_not_block_a_verdict() {
     let copy = MirrorCopy::Fetched {
         sha256: "sha-d".into(),
         timestamp: None,
+        revision: None,
         data_files_ok: None,
         missing_files: Vec::new(),
     };
@@ -326,10 +319,7 @@ fn rollback_makes_the_old_version_current_again_from_now() {
     // because b first appeared long ago.
     assert_eq!(
         verdict(&h, &fetched("d", None), now),
-        Verdict::Behind {
-            versions: 1,
-            lag_seconds: 600
-        }
+        Verdict::behind(1, 600)
     );
     // Serving b again is no change.
     assert!(!h.observe(obs("b", T0 + HOUR - 60), now));
@@ -374,13 +364,7 @@ fn upstream_down_keeps_versions_and_verdicts() {
 fn a_clock_going_backwards_gives_zero_lag() {
     let h = four_versions();
     let v = verdict(&h, &fetched("c", None), T0);
-    assert_eq!(
-        v,
-        Verdict::Behind {
-            versions: 1,
-            lag_seconds: 0
-        }
-    );
+    assert_eq!(v, Verdict::behind(1, 0));
 }
 
 #[test]
@@ -426,18 +410,193 @@ fn history_round_trips_through_serde() {
 
 #[test]
 fn verdict_serializes_with_a_status_tag() {
-    let v = Verdict::Behind {
-        versions: 2,
-        lag_seconds: 60,
-    };
+    let v = Verdict::behind(2, 60);
     assert_eq!(
         serde_json::to_string(&v).unwrap(),
-        r#"{"status":"behind","versions":2,"lag_seconds":60}"#
+        r#"{"status":"behind","versions":2,"lag_seconds":60,"estimated":false}"#
+    );
+    assert_eq!(
+        serde_json::from_str::<Verdict>(&serde_json::to_string(&v).unwrap()).unwrap(),
+        v
+    );
+    // Written before estimates existed: still reads.
+    assert_eq!(
+        serde_json::from_str::<Verdict>(r#"{"status":"behind","versions":2,"lag_seconds":60}"#)
+            .unwrap(),
+        v
+    );
+    let v = Verdict::behind_estimated(60, 7200);
+    assert_eq!(
+        serde_json::to_string(&v).unwrap(),
+        r#"{"status":"behind","versions":null,"lag_seconds":60,"estimated":true,"content_age_seconds":7200}"#
+    );
+    assert_eq!(
+        serde_json::from_str::<Verdict>(&serde_json::to_string(&v).unwrap()).unwrap(),
+        v
     );
     assert_eq!(
         serde_json::to_string(&Verdict::Current).unwrap(),
         r#"{"status":"current"}"#
     );
+}
+
+/// A copy upstream never showed, with its own revision (a number) and timestamp.
+fn fetched_rev(tag: &str, timestamp: i64, revision: u64) -> MirrorCopy {
+    MirrorCopy::Fetched {
+        sha256: format!("sha-{tag}"),
+        timestamp: Some(timestamp),
+        revision: Some(revision),
+        data_files_ok: Some(true),
+        missing_files: Vec::new(),
+    }
+}
+
+/// Right after a start: one upstream version remembered, built at T0 − 60 (its revision the
+/// same number, as createrepo_c writes it) and first polled at T0.
+fn one_version() -> UpstreamHistory {
+    let mut h = UpstreamHistory::new(cap(10));
+    assert!(h.observe(obs("now", T0 - 60), T0));
+    h
+}
+
+#[test]
+fn older_revision_and_timestamp_than_the_oldest_upstream_is_estimated_behind() {
+    let h = one_version();
+    let now = T0 + 120;
+    let one = T0 - 60 - HOUR;
+    let three = T0 - 60 - 3 * HOUR;
+    let v1 = verdict(&h, &fetched_rev("one", one, one as u64), now);
+    let v3 = verdict(&h, &fetched_rev("three", three, three as u64), now);
+    // The lower bound: now − the oldest remembered version's data timestamp, for both.
+    assert_eq!(v1, Verdict::behind_estimated(180, (HOUR + 180) as u64));
+    assert_eq!(v3, Verdict::behind_estimated(180, (3 * HOUR + 180) as u64));
+    for v in [&v1, &v3] {
+        assert_eq!(v.as_str(), "behind");
+        assert!(v.is_estimated());
+        assert_eq!(v.lag_seconds(), Some(180));
+        // The lower bound counts toward stale at once.
+        assert!(v.is_stale(Duration::from_secs(179)));
+        assert!(!v.is_stale(Duration::from_secs(180)));
+    }
+    // Against a longer history, the oldest version is the one that counts.
+    let h = four_versions();
+    let now = T0 + 5 * HOUR;
+    let ts = T0 - 2 * HOUR;
+    assert_eq!(
+        verdict(&h, &fetched_rev("old", ts, ts as u64), now),
+        Verdict::behind_estimated((5 * HOUR + 60) as u64, (7 * HOUR) as u64)
+    );
+    // A clock going backwards clamps both at 0.
+    assert_eq!(
+        verdict(&h, &fetched_rev("old", ts, ts as u64), ts - 10),
+        Verdict::behind_estimated(0, 0)
+    );
+    // Exact verdicts are not estimated.
+    assert!(!verdict(&h, &fetched("c", None), now).is_estimated());
+}
+
+#[test]
+fn between_remembered_versions_is_not_estimated() {
+    // Older than the current upstream but not than the oldest remembered: a version we
+    // missed, still judged by timestamps alone.
+    let h = four_versions();
+    let ts = T0 + HOUR;
+    let v = verdict(&h, &fetched_rev("x", ts, ts as u64), T0 + 5 * HOUR);
+    assert_eq!(
+        v,
+        Verdict::Unknown {
+            newer: false,
+            lag_seconds: Some((3 * HOUR) as u64)
+        }
+    );
+}
+
+#[test]
+fn newer_revision_and_timestamp_is_unknown_and_newer() {
+    let h = one_version();
+    let ts = T0 + HOUR;
+    let v = verdict(&h, &fetched_rev("next", ts, ts as u64), T0 + 2 * HOUR);
+    assert_eq!(
+        v,
+        Verdict::Unknown {
+            newer: true,
+            lag_seconds: None
+        }
+    );
+    assert!(!v.is_stale(Duration::ZERO));
+    // A newer timestamp with an older revision is not newer: the signals disagree.
+    let v = verdict(&h, &fetched_rev("mixed", ts, 5), T0 + 2 * HOUR);
+    assert_eq!(
+        v,
+        Verdict::Unknown {
+            newer: false,
+            lag_seconds: None
+        }
+    );
+}
+
+#[test]
+fn another_repos_content_stays_unknown() {
+    // Another repository's repomd.xml served in this one's place: built at other times, so
+    // its revision and timestamps do not both fall before upstream's.
+    let h = one_version();
+    let now = T0 + 120;
+    for (ts, rev) in [
+        // Older data, newer revision.
+        (T0 - 10 * HOUR, (T0 + HOUR) as u64),
+        // Older revision, but data as new as upstream's.
+        (T0 - 60, 1),
+    ] {
+        let v = verdict(&h, &fetched_rev("other", ts, rev), now);
+        assert_eq!(v.as_str(), "unknown", "{ts} {rev}");
+        assert!(matches!(v, Verdict::Unknown { newer: false, .. }), "{v:?}");
+        assert!(!v.is_estimated());
+    }
+}
+
+#[test]
+fn a_revision_that_is_not_a_number_stays_unknown() {
+    let now = T0 + 120;
+    let old = T0 - 3 * HOUR;
+    // On the mirror's side: the records keep no revision.
+    let h = one_version();
+    let v = verdict(&h, &fetched("words", Some(old)), now);
+    assert_eq!(v.as_str(), "unknown");
+    assert!(!v.is_estimated());
+    // On upstream's side.
+    let mut h = UpstreamHistory::new(cap(10));
+    h.observe(
+        Observation {
+            revision: Some("9.8-release".into()),
+            ..obs("now", T0 - 60)
+        },
+        T0,
+    );
+    let v = verdict(&h, &fetched_rev("old", old, old as u64), now);
+    assert_eq!(v.as_str(), "unknown");
+    assert!(!v.is_estimated());
+    assert_eq!(crate::repomd::numeric_revision(Some("9.8-release")), None);
+    assert_eq!(
+        crate::repomd::numeric_revision(Some(" 1700000000 ")),
+        Some(1_700_000_000)
+    );
+    assert_eq!(crate::repomd::numeric_revision(Some("-5")), None);
+}
+
+#[test]
+fn an_estimated_behind_copy_is_behind_not_incomplete() {
+    // The content verdict comes before the data-file check for estimates too.
+    let h = one_version();
+    let old = T0 - 3 * HOUR;
+    let copy = MirrorCopy::Fetched {
+        sha256: "sha-old".into(),
+        timestamp: Some(old),
+        revision: Some(old as u64),
+        data_files_ok: Some(false),
+        missing_files: vec!["repodata/abc-primary.xml.gz".to_string()],
+    };
+    let v = verdict(&h, &copy, T0 + 120);
+    assert_eq!(v, Verdict::behind_estimated(180, (3 * HOUR + 120) as u64));
 }
 
 /// A history capacity.

@@ -12,7 +12,9 @@
 //!     "copies": {"<target key>": {"seen": …, "etag", "last_modified", "at"}}}}}}}
 //! ```
 //!
-//! `seen` is `{"kind": "fetched", "sha256": "<hex>", "timestamp": …, "missing": […]}`,
+//! `seen` is `{"kind": "fetched", "sha256": "<hex>", "timestamp": …, "revision": …,
+//! "missing": […]}` (`revision` only when the file's `<revision>` is a number; absent in
+//! files written before it was kept, which read as without one),
 //! `{"kind": "not_found"}` or `{"kind": "failed", "reason": …, "detail": …}`.
 //!
 //! Reading is lenient per record: a copy with an unreadable hash or an unknown reason reads

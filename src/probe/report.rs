@@ -17,6 +17,8 @@ pub enum FileResult {
         sha256: String,
         size: u64,
         timestamp: Option<i64>,
+        /// The `<revision>`, when it is a number ([`crate::repomd::Repomd::numeric_revision`]).
+        revision: Option<u64>,
         /// Referenced data files not found (or of the wrong size); `None` when not checked.
         missing: Option<Vec<String>>,
     },

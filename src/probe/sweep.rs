@@ -342,6 +342,7 @@ async fn fetch_file(
                         sha256,
                         size,
                         timestamp: parsed.newest_timestamp(),
+                        revision: parsed.numeric_revision(),
                         missing,
                     }
                 }

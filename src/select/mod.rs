@@ -13,7 +13,8 @@
 //! - its copy of the exact (version, repo, arch) is `current`, or `behind` by at most
 //!   `serve.max_lag`. Without an arch, every arch of the repo the mirror carries must be, and it
 //!   must carry at least one: an arch it answers 404 for is one it does not carry. `unknown`,
-//!   `incomplete`, `missing` and `error` copies are never listed;
+//!   `incomplete`, `missing` and `error` copies are never listed, nor estimated `behind` ones
+//!   (content upstream never showed: no metalink alternate can match it);
 //! - a private mirror only for a client inside one of its subnets or ASNs.
 //!
 //! # Order
@@ -280,6 +281,11 @@ fn acceptable_family(state: State) -> bool {
 fn acceptable(verdict: &Verdict, max_lag: u64) -> Option<u64> {
     match verdict {
         Verdict::Current => Some(0),
+        // An estimated copy's hash is one upstream never showed: no alternate of a metalink
+        // can match it, so it is never offered (neither in a mirror list nor a metalink).
+        Verdict::Behind {
+            estimated: true, ..
+        } => None,
         Verdict::Behind { lag_seconds, .. } => {
             (*lag_seconds <= max_lag).then(|| (*lag_seconds).max(1))
         }

@@ -89,22 +89,31 @@ impl<'de> Deserialize<'de> for Text {
     }
 }
 
-/// What identifies a fetched repomd.xml: the sha256 of the whole file, and the newest data
-/// timestamp in it (a function of the bytes, so it is interned with the hash).
+/// What identifies a fetched repomd.xml: the sha256 of the whole file, and what the
+/// freshness verdict reads in it — the newest data timestamp and the `<revision>` when it is
+/// a number (functions of the bytes, so they are interned with the hash).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ContentId {
     pub sha256: [u8; 32],
     pub timestamp: Option<i64>,
+    /// The `<revision>`, when it is a number: only numeric revisions are compared, so a
+    /// revision that is not one is kept as `None`, like an absent one.
+    pub revision: Option<u64>,
 }
 
 impl ContentId {
     /// From the lowercase (or uppercase) hex digest of the file.
-    pub fn from_hex(sha256: &str, timestamp: Option<i64>) -> Result<ContentId, hex::FromHexError> {
+    pub fn from_hex(
+        sha256: &str,
+        timestamp: Option<i64>,
+        revision: Option<u64>,
+    ) -> Result<ContentId, hex::FromHexError> {
         let mut bytes = [0u8; 32];
         hex::decode_to_slice(sha256, &mut bytes)?;
         Ok(ContentId {
             sha256: bytes,
             timestamp,
+            revision,
         })
     }
 
@@ -286,7 +295,7 @@ mod tests {
         let mut i = Interner::default();
         let kept = i.text("kept");
         drop(i.text("dropped"));
-        let c = i.content(ContentId::from_hex(&"ab".repeat(32), Some(5)).unwrap());
+        let c = i.content(ContentId::from_hex(&"ab".repeat(32), Some(5), Some(7)).unwrap());
         i.purge();
         assert_eq!(i.len(), 2);
         assert!(Arc::ptr_eq(&i.text("kept").0, &kept.0));
@@ -307,7 +316,7 @@ mod tests {
 
     #[test]
     fn bad_hex_is_refused() {
-        assert!(ContentId::from_hex("xyz", None).is_err());
-        assert!(ContentId::from_hex(&"a".repeat(63), None).is_err());
+        assert!(ContentId::from_hex("xyz", None, None).is_err());
+        assert!(ContentId::from_hex(&"a".repeat(63), None, None).is_err());
     }
 }

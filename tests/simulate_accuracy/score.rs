@@ -145,9 +145,38 @@ pub fn check_family(s: &Sample<'_>, m: &MirrorTruth, fam: &Value, errors: &mut V
             Some(Verdict::Current) => copies.contains(&(current, true)),
             Some(Verdict::Incomplete { .. }) => copies.iter().any(|c| !c.1),
             Some(Verdict::Unknown { newer, .. }) => newer && copies.iter().any(|c| c.0 > current),
+            // Estimated: a revision older than any mirrorwatch remembers. Its lag is a lower
+            // bound (from the oldest remembered upstream version's data timestamp, which is
+            // its publication time here), its content age an upper bound: right when the
+            // mirror served an older revision than upstream, and the true lag of that
+            // revision lies between the two.
             Some(Verdict::Behind {
-                versions,
+                estimated: true,
                 lag_seconds,
+                content_age_seconds,
+                ..
+            }) => {
+                let (lag, age) = (lag_seconds as f64, content_age_seconds.unwrap_or(0) as f64);
+                let fits = copies.iter().filter(|c| c.0 < current).any(|c| {
+                    s.truth.upstream.dirs[dir]
+                        .iter()
+                        .find(|x| x.revision == c.0 + 1)
+                        .is_some_and(|x| {
+                            let truth = s.generated_at - x.published_at;
+                            lag <= truth + 1.0 && age + 1.0 >= truth
+                        })
+                });
+                if !fits {
+                    errors.push(format!(
+                        "{who} {dir}: estimated lag {lag} s and content age {age} s do not bound the lag of any older revision it served"
+                    ));
+                }
+                copies.iter().any(|c| c.0 < current)
+            }
+            Some(Verdict::Behind {
+                versions: Some(versions),
+                lag_seconds,
+                ..
             }) => {
                 let lag = lag_seconds as f64;
                 let mine = current.saturating_sub(versions);

@@ -61,6 +61,7 @@ impl Serialize for CopyOut<'_> {
                 Seen::Fetched { content, missing } => SeenOut::Fetched {
                     sha256: Hex(&content.sha256),
                     timestamp: content.timestamp,
+                    revision: content.revision,
                     missing,
                 },
                 Seen::NotFound => SeenOut::NotFound,
@@ -113,6 +114,8 @@ enum SeenOut<'a> {
     Fetched {
         sha256: Hex<'a>,
         timestamp: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        revision: Option<u64>,
         missing: &'a Option<Box<[Text]>>,
     },
     NotFound,
@@ -128,6 +131,9 @@ enum SeenIn {
     Fetched {
         sha256: String,
         timestamp: Option<i64>,
+        /// Absent in older state files and for revisions that are not numbers.
+        #[serde(default)]
+        revision: Option<u64>,
         missing: Option<Box<[Text]>>,
     },
     NotFound,
@@ -143,8 +149,9 @@ impl From<SeenIn> for Seen {
             SeenIn::Fetched {
                 sha256,
                 timestamp,
+                revision,
                 missing,
-            } => match ContentId::from_hex(&sha256, timestamp) {
+            } => match ContentId::from_hex(&sha256, timestamp, revision) {
                 Ok(id) => Seen::Fetched {
                     content: Content::deserialized(id),
                     missing,

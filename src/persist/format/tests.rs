@@ -68,6 +68,27 @@ fn the_state_file_format_is_unchanged() {
 }
 
 #[test]
+fn a_numeric_revision_is_kept_and_read_back() {
+    let mut value = written_before();
+    let seen =
+        &mut value["mirrors"]["a"]["families"]["ipv4"]["copies"]["9.8/BaseOS/x86_64/os/"]["seen"];
+    seen["revision"] = serde_json::json!(1_699_000_000u64);
+    let records: Records = serde_json::from_value(value.clone()).unwrap();
+    let revision = |m: &str| match &ipv4_copies(&records, m)
+        .get("9.8/BaseOS/x86_64/os/")
+        .unwrap()
+        .seen
+    {
+        Seen::Fetched { content, .. } => content.revision,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(revision("a"), Some(1_699_000_000));
+    assert_eq!(revision("b"), None);
+    // Written back as read: the field only where there is a revision.
+    assert_eq!(serde_json::to_value(&records).unwrap(), value);
+}
+
+#[test]
 fn restored_records_share_repeated_values() {
     let text = serde_json::to_string(&written_before()).unwrap();
     let records: Records = serde_json::from_str(&text).unwrap();
@@ -151,6 +172,8 @@ fn a_state_file_of_the_previous_release_still_loads() {
         Seen::Fetched { content, missing } => {
             assert_eq!(content.sha256_hex(), new);
             assert_eq!(content.timestamp, Some(1_800_003_000));
+            // Written before revisions were kept: read as without one.
+            assert_eq!(content.revision, None);
             assert_eq!(missing.as_deref().map(<[_]>::len), Some(0));
         }
         other => panic!("{other:?}"),

@@ -238,3 +238,30 @@ fn a_matching_monopoly_mirror_is_alone_while_it_qualifies() {
         ["near", "public"]
     );
 }
+
+#[test]
+fn estimated_behind_copies_are_never_listed() {
+    // Within max_lag by its lower bound, but its content is one upstream never showed: no
+    // alternate of a metalink can match it, so neither list offers it.
+    let yaml = vec![mirror("good", &[]), mirror("estimated", &[])];
+    let snap = snapshot(
+        config(&[], &yaml),
+        vec![
+            healthy("good"),
+            with_verdict(
+                "estimated",
+                "baseos",
+                "x86_64",
+                Verdict::behind_estimated(60, 3 * 3600),
+            ),
+        ],
+    );
+    assert_eq!(sorted(&pick_x86(&snap, &client("192.0.2.1"))), ["good"]);
+    let any_arch = select(
+        &snap,
+        &want(&snap, "baseos", None),
+        &client("192.0.2.1"),
+        NOW,
+    );
+    assert_eq!(sorted(&any_arch), ["good"]);
+}

@@ -171,10 +171,7 @@ fn sorted<'a>(picks: &[Pick<'a>]) -> Vec<&'a str> {
 }
 
 fn behind(lag_seconds: u64) -> Verdict {
-    Verdict::Behind {
-        versions: 1,
-        lag_seconds,
-    }
+    Verdict::behind(1, lag_seconds)
 }
 
 /// Select `baseos`/`x86_64` for `c` at `NOW`.

@@ -59,14 +59,7 @@ fn ipv4_up() -> FamilySnapshot {
         latency_p99: Some(0.25),
         repos: vec![
             repo("baseos", "x86_64", Verdict::Current),
-            repo(
-                "baseos",
-                "aarch64",
-                Verdict::Behind {
-                    versions: 1,
-                    lag_seconds: 50_000,
-                },
-            ),
+            repo("baseos", "aarch64", Verdict::behind(1, 50_000)),
             repo(
                 "appstream",
                 "x86_64",

@@ -74,7 +74,7 @@ pub struct CopyRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Seen {
     Fetched {
-        /// The hash and newest timestamp of the file.
+        /// The hash, newest timestamp and numeric revision of the file.
         content: Content,
         /// `None`: the data files were not checked.
         missing: Option<Box<[Text]>>,
@@ -93,6 +93,7 @@ impl CopyRecord {
             Seen::Fetched { content, missing } => MirrorCopy::Fetched {
                 sha256: content.sha256_hex(),
                 timestamp: content.timestamp,
+                revision: content.revision,
                 data_files_ok: missing.as_ref().map(|m| m.is_empty()),
                 missing_files: missing
                     .iter()

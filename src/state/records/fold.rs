@@ -121,9 +121,10 @@ impl Records {
                 FileResult::Fetched {
                     sha256,
                     timestamp,
+                    revision,
                     missing,
                     ..
-                } => match ContentId::from_hex(&sha256, timestamp) {
+                } => match ContentId::from_hex(&sha256, timestamp, revision) {
                     Ok(id) => {
                         ok += 1;
                         let content = interner.content(id);

@@ -17,10 +17,7 @@ fn render_time_for_an_almalinux_sized_network() {
         let repos: Vec<RepoVerdict> = (0..136)
             .map(|i| {
                 let verdict = match i % 5 {
-                    0 => Verdict::Behind {
-                        versions: 1,
-                        lag_seconds: 3600,
-                    },
+                    0 => Verdict::behind(1, 3600),
                     1 => Verdict::Missing,
                     _ => Verdict::Current,
                 };
