@@ -44,4 +44,6 @@ pub use context::{sweep_slots, HostLimits, SweepContext};
 pub use plan::{SweepPlan, Targets};
 pub use report::{FileReport, FileResult, SweepReport};
 pub use sweep::sweep;
-pub use validators::{Fetched, Previous, Validators};
+#[cfg(test)]
+pub use validators::Previous;
+pub use validators::{Fetched, Validators};

@@ -23,8 +23,9 @@ pub enum Fetched<'a> {
     Lost,
 }
 
-/// [`Validators`] spelt out field by field (the hash in hex), as the records can show them
-/// (`CopyRecord::previous`); the probing paths use [`Validators`].
+/// [`Validators`] spelt out field by field (the hash in hex), for tests to read what the
+/// records hold (`CopyRecord::previous`); the daemon itself only uses [`Validators`].
+#[cfg(test)]
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Previous {
     pub etag: Option<String>,
@@ -139,6 +140,7 @@ impl Validators {
     }
 }
 
+#[cfg(test)]
 impl From<&Previous> for Validators {
     fn from(p: &Previous) -> Validators {
         Validators::new(
