@@ -272,8 +272,10 @@ pub enum Verdict {
         lag_seconds: u64,
         #[serde(default)]
         estimated: bool,
+        /// Seconds, saturating at `u32::MAX` (136 years): a `u32` keeps every verdict at
+        /// 32 bytes, and a snapshot holds one per (mirror, family, target).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        content_age_seconds: Option<u64>,
+        content_age_seconds: Option<u32>,
     },
     /// A hash never seen upstream that is not estimated behind, judged by timestamps
     /// instead (see [`verdict`]): `newer` when its data is not older than the current
@@ -308,7 +310,7 @@ impl Verdict {
             versions: None,
             lag_seconds,
             estimated: true,
-            content_age_seconds: Some(content_age_seconds),
+            content_age_seconds: Some(u32::try_from(content_age_seconds).unwrap_or(u32::MAX)),
         }
     }
 

@@ -299,7 +299,7 @@ async fn content_never_seen_upstream_is_estimated_behind_or_unknown() {
                 (since.saturating_sub(60)..=since).contains(lag_seconds),
                 "{lag_seconds}"
             );
-            assert_eq!(*age, lag_seconds + 3600);
+            assert_eq!(u64::from(*age), lag_seconds + 3600);
         }
         other => panic!("older: {other:?}"),
     }
