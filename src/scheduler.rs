@@ -172,7 +172,7 @@ async fn mirror_loop(
         // The report has one file per planned file, in plan order, each with its next
         // validators.
         for (previous, file) in previous.iter_mut().zip(&report.files) {
-            previous.clone_from(&file.next);
+            file.next.apply(previous);
         }
         if events.send(Event::Sweep(Box::new(report))).await.is_err() {
             return;
@@ -204,10 +204,7 @@ async fn upstream_loop(
             _ = shutdown.cancelled() => return,
         };
         for r in &reports {
-            match &r.next {
-                Some(next) => previous.insert(r.key.clone(), next.clone()),
-                None => previous.remove(&r.key),
-            };
+            r.next.apply_keyed(&r.key, &mut previous);
         }
         if events.send(Event::Upstream(reports)).await.is_err() {
             return;

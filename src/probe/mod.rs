@@ -46,4 +46,4 @@ pub use report::{FileReport, FileResult, SweepReport};
 pub use sweep::sweep;
 #[cfg(test)]
 pub use validators::Previous;
-pub use validators::{Fetched, Validators};
+pub use validators::{Fetched, Next, Validators};

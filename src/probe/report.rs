@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::plan::SweepPlan;
-use super::validators::{Fetched, Validators};
+use super::validators::{Fetched, Next};
 use super::{Failure, FailureReason, Timings};
 use crate::config::{IpFamily, Protocol};
 
@@ -68,9 +68,9 @@ impl FileResult {
 pub struct FileReport {
     pub key: String,
     pub result: FileResult,
-    /// The validators for the next request of the file ([`Validators::next`]): what the
-    /// scheduler keeps for the next sweep and the records keep with the copy.
-    pub next: Option<Validators>,
+    /// What became of the file's validators ([`super::Validators::next`]): the scheduler
+    /// keeps the result for the next sweep, and the records keep new ones with their copy.
+    pub next: Next,
 }
 
 impl FileReport {
@@ -79,7 +79,7 @@ impl FileReport {
         FileReport {
             key,
             result,
-            next: None,
+            next: Next::Dropped,
         }
     }
 }

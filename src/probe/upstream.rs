@@ -8,7 +8,7 @@ use tracing::Instrument;
 use url::Url;
 
 use super::resolve::resolve;
-use super::{FailureReason, FetchRequest, Fetched, SweepContext, Validators};
+use super::{FailureReason, FetchRequest, Fetched, Next, SweepContext, Validators};
 use crate::config::IpFamily;
 use crate::freshness::Observation;
 use crate::repomd;
@@ -62,8 +62,8 @@ pub struct UpstreamReport {
     pub key: String,
     pub at: i64,
     pub result: UpstreamResult,
-    /// The validators for the next poll of the file ([`Validators::next`]).
-    pub next: Option<Validators>,
+    /// What became of the file's validators ([`Validators::next`]).
+    pub next: Next,
 }
 
 /// Poll every file once; hosts are resolved once per poll (IPv4 first, then IPv6). One

@@ -120,7 +120,7 @@ impl Validators {
     /// (after a restart too) cannot be answered "not modified" about a copy nobody holds. A
     /// copy read without a check of its data files is complete when it is the copy that was
     /// complete before (same hash).
-    pub fn next(previous: Option<&Validators>, fetched: Fetched<'_>) -> Option<Validators> {
+    pub fn next(previous: Option<&Validators>, fetched: Fetched<'_>) -> Next {
         match fetched {
             Fetched::Read {
                 etag,
@@ -132,10 +132,64 @@ impl Validators {
                     Some(missing) => missing.is_empty(),
                     None => previous.is_some_and(|p| p.complete && p.same_sha256(sha256)),
                 };
-                Some(Validators::new(etag, last_modified, Some(sha256), complete))
+                Next::New(Validators::new(etag, last_modified, Some(sha256), complete))
             }
-            Fetched::Kept => previous.cloned(),
-            Fetched::Lost => None,
+            Fetched::Kept => Next::Kept,
+            Fetched::Lost => Next::Dropped,
+        }
+    }
+}
+
+/// What a fetch made of a file's validators ([`Validators::next`]), as a report carries it.
+/// A copy that stands keeps the validators its request was sent with, so a 304 (nearly every
+/// fetch of a warm sweep) carries no copy of them: only a copy read in full brings new ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// The validators the request was sent with stand (none, if it was sent without).
+    Kept,
+    /// A copy read in full, with its own.
+    New(Validators),
+    /// The copy they belonged to is lost: none.
+    Dropped,
+}
+
+impl Next {
+    /// The validators after the fetch, given those its request was sent with.
+    pub fn resolve<'a>(&'a self, sent: Option<&'a Validators>) -> Option<&'a Validators> {
+        match self {
+            Next::Kept => sent,
+            Next::New(v) => Some(v),
+            Next::Dropped => None,
+        }
+    }
+
+    /// Make `slot`, which holds the validators the request was sent with, hold the next ones.
+    pub fn apply(&self, slot: &mut Option<Validators>) {
+        match self {
+            Next::Kept => {}
+            Next::New(v) => *slot = Some(v.clone()),
+            Next::Dropped => *slot = None,
+        }
+    }
+
+    /// [`Self::apply`] to the entry of `key` in validators kept by file key.
+    pub fn apply_keyed(&self, key: &str, kept: &mut std::collections::HashMap<String, Validators>) {
+        match self {
+            Next::Kept => {}
+            Next::New(v) => {
+                kept.insert(key.to_string(), v.clone());
+            }
+            Next::Dropped => {
+                kept.remove(key);
+            }
+        }
+    }
+
+    /// The validators of a copy read in full: what the records keep with that copy.
+    pub fn read(&self) -> Option<&Validators> {
+        match self {
+            Next::New(v) => Some(v),
+            Next::Kept | Next::Dropped => None,
         }
     }
 }
@@ -196,6 +250,13 @@ mod tests {
         assert_eq!(Validators::default().last_modified(), None);
     }
 
+    fn new_ones(next: Next) -> Validators {
+        match next {
+            Next::New(v) => v,
+            other => panic!("not new validators: {other:?}"),
+        }
+    }
+
     fn read<'a>(etag: &'a str, sha256: &'a str, missing: Option<&'a [String]>) -> Fetched<'a> {
         Fetched::Read {
             etag: Some(etag),
@@ -208,29 +269,35 @@ mod tests {
     #[test]
     fn a_fetch_moves_the_validators_with_the_copy() {
         let other = SHA.replace('9', "8");
-        let checked = Validators::next(None, read("\"a\"", SHA, Some(&[]))).unwrap();
+        let checked = new_ones(Validators::next(None, read("\"a\"", SHA, Some(&[]))));
         assert_eq!(checked.etag(), Some("\"a\""));
         assert!(checked.same_sha256(SHA) && checked.complete());
         let gaps = ["repodata/a.xml.gz".to_string()];
-        let partial = Validators::next(None, read("\"a\"", SHA, Some(&gaps))).unwrap();
+        let partial = new_ones(Validators::next(None, read("\"a\"", SHA, Some(&gaps))));
         assert!(!partial.complete());
         // Unchecked: complete only as the same copy that was complete.
-        let same = Validators::next(Some(&checked), read("\"b\"", SHA, None)).unwrap();
+        let same = new_ones(Validators::next(Some(&checked), read("\"b\"", SHA, None)));
         assert!(same.complete() && same.etag() == Some("\"b\""));
-        let new = Validators::next(Some(&checked), read("\"b\"", &other, None)).unwrap();
+        let new = new_ones(Validators::next(
+            Some(&checked),
+            read("\"b\"", &other, None),
+        ));
         assert!(!new.complete() && new.same_sha256(&other));
-        assert!(!Validators::next(Some(&partial), read("\"a\"", SHA, None))
-            .unwrap()
-            .complete());
-        assert!(!Validators::next(None, read("\"a\"", SHA, None))
-            .unwrap()
-            .complete());
+        assert!(!new_ones(Validators::next(Some(&partial), read("\"a\"", SHA, None))).complete());
+        assert!(!new_ones(Validators::next(None, read("\"a\"", SHA, None))).complete());
         // 304 keeps them, a lost copy takes them along.
-        assert_eq!(
-            Validators::next(Some(&checked), Fetched::Kept),
-            Some(checked.clone())
-        );
-        assert_eq!(Validators::next(None, Fetched::Kept), None);
-        assert_eq!(Validators::next(Some(&checked), Fetched::Lost), None);
+        let kept = Validators::next(Some(&checked), Fetched::Kept);
+        assert_eq!(kept.resolve(Some(&checked)), Some(&checked));
+        assert_eq!(kept.read(), None);
+        assert_eq!(Validators::next(None, Fetched::Kept).resolve(None), None);
+        let lost = Validators::next(Some(&checked), Fetched::Lost);
+        assert_eq!(lost.resolve(Some(&checked)), None);
+        let mut slot = Some(checked.clone());
+        kept.apply(&mut slot);
+        assert_eq!(slot.as_ref(), Some(&checked));
+        lost.apply(&mut slot);
+        assert_eq!(slot, None);
+        Next::New(checked.clone()).apply(&mut slot);
+        assert_eq!(slot, Some(checked));
     }
 }

@@ -75,10 +75,7 @@ impl Engine {
             plan.keys().map(|k| previous.get(k).cloned()).collect();
         let report = mirrorwatch::probe::sweep(&self.ctx, &plan, &validators, now).await;
         for file in &report.files {
-            match &file.next {
-                Some(next) => previous.insert(file.key.clone(), next.clone()),
-                None => previous.remove(&file.key),
-            };
+            file.next.apply_keyed(&file.key, previous);
         }
         self.writer.apply(Event::Sweep(Box::new(report)), now);
     }

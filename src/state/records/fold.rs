@@ -33,7 +33,7 @@ impl Records {
         record.history.set_capacity(history_len);
         match report.result {
             UpstreamResult::Fetched(observation) => {
-                let next = report.next.as_ref();
+                let next = report.next.read();
                 record.etag = next.and_then(Validators::etag).map(str::to_string);
                 record.last_modified = next.and_then(Validators::last_modified).map(str::to_string);
                 record.history.observe(observation, report.at)
@@ -183,12 +183,12 @@ impl Records {
                     seen,
                     etag: file
                         .next
-                        .as_ref()
+                        .read()
                         .and_then(Validators::etag)
                         .map(|e| interner.text(e)),
                     last_modified: file
                         .next
-                        .as_ref()
+                        .read()
                         .and_then(Validators::last_modified)
                         .map(|l| interner.text(l)),
                     at: report.started,
