@@ -266,3 +266,42 @@ fn an_unknown_reason_costs_that_value_only() {
     assert_eq!(family.log[3].reason, Some(FailureReason::Connect));
     assert!(family.last_failure.is_none());
 }
+
+#[test]
+fn a_copy_reads_with_its_fields_in_any_order() {
+    let mut value = written_before();
+    let copies = &mut value["mirrors"]["a"]["families"]["ipv4"]["copies"];
+    copies["9.8/BaseOS/x86_64/os/"]["seen"] = serde_json::json!(
+        {"missing": [], "revision": 7, "added_later": {"x": [1]}, "timestamp": 5, "sha256": SHA, "kind": "fetched"});
+    copies["9.8/HA/x86_64/os/"]["seen"] =
+        serde_json::json!({"detail": "no answer in 20s", "reason": "timeout", "kind": "failed"});
+    let records = serde_json::from_value::<Records>(value.clone()).unwrap();
+    let a = ipv4_copies(&records, "a");
+    match &a.get("9.8/BaseOS/x86_64/os/").unwrap().seen {
+        Seen::Fetched { content, missing } => {
+            assert_eq!(content.sha256_hex(), SHA);
+            assert_eq!((content.timestamp, content.revision), (Some(5), Some(7)));
+            assert_eq!(missing.as_deref().map(<[_]>::len), Some(0));
+        }
+        other => panic!("{other:?}"),
+    }
+    match &a.get("9.8/HA/x86_64/os/").unwrap().seen {
+        Seen::Failed { reason, detail } => {
+            assert_eq!(reason.as_str(), "timeout");
+            assert_eq!(detail.as_str(), "no answer in 20s");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A copy whose kind is missing, unknown, or without what its kind needs is not a copy.
+    for seen in [
+        serde_json::json!({"sha256": SHA}),
+        serde_json::json!({"kind": "moved"}),
+        serde_json::json!({"kind": "fetched", "timestamp": 5}),
+        serde_json::json!({"kind": "failed", "reason": "timeout"}),
+    ] {
+        let mut bad = value.clone();
+        bad["mirrors"]["a"]["families"]["ipv4"]["copies"]["9.8/CRB/x86_64/os/"]["seen"] =
+            seen.clone();
+        assert!(serde_json::from_value::<Records>(bad).is_err(), "{seen}");
+    }
+}
