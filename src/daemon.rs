@@ -253,26 +253,24 @@ pub async fn run(
         }
     });
     drop(events_tx);
-    let app = crate::serve::router(crate::serve::AppState::new(snap_rx, geoip));
-    tracing::info!(addr = %listener.local_addr()?, "listening");
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let state = crate::serve::AppState::new(snap_rx, geoip);
+    let limits = crate::serve::listener::Limits::new(&config.serve, connection_cap(&config));
+    let http = (*state.http).clone();
+    let app = crate::serve::router(state);
+    tracing::info!(addr = %listener.local_addr()?, max_connections = limits.max_connections, "listening");
+    let server = crate::serve::listener::serve(listener, app, limits, http, shutdown.clone());
     // A bounded drain: a client that never finishes its request must not keep the daemon
     // from stopping and saving its state.
     let drain_limit = async {
         shutdown.cancelled().await;
         tokio::time::sleep(DRAIN).await;
     };
-    let served = tokio::select! {
-        served = server => served,
+    tokio::select! {
+        () = server => {}
         () = drain_limit => {
             tracing::warn!(seconds = DRAIN.as_secs(), "connections still open after the drain period; closing them");
-            Ok(())
         }
-    };
+    }
     // Stop probing, then let the writer fold what is in flight and save.
     engine_stop.cancel();
     reload_task.abort();
@@ -280,7 +278,26 @@ pub async fn run(
     let _ = subnets_task.await;
     let _ = writer_task.await;
     tracing::info!("shut down");
-    served.map_err(StartError::from)
+    Ok(())
+}
+
+/// `serve.max_connections`, lowered so that the connections and the probes together stay
+/// under the file-descriptor limit (raised to its hard value first).
+fn connection_cap(config: &Config) -> u32 {
+    let nofile = crate::fdlimit::raise();
+    let reserve = crate::fdlimit::reserve(config.probe.concurrency.get());
+    let wanted = config.serve.max_connections.get();
+    let cap = crate::fdlimit::connection_cap(wanted, nofile.soft, reserve);
+    if cap < wanted {
+        tracing::warn!(
+            max_connections = wanted,
+            cap,
+            soft_limit = nofile.soft,
+            reserve,
+            "serve.max_connections lowered to fit the file-descriptor limit beside the probes"
+        );
+    }
+    cap
 }
 
 /// One sweep of every enabled mirror (and one upstream poll), for `mirrorwatch check`.

@@ -12,6 +12,7 @@ pub mod geo;
 pub mod mirror;
 pub mod model;
 pub mod raw;
+pub mod serve;
 pub mod settings;
 pub mod validate;
 
