@@ -100,14 +100,35 @@ pub fn load_records(config: &Config) -> Records {
     }
 }
 
+/// How a save ended: whether it succeeded, when, and the file's size after it.
+struct Saved {
+    ok: bool,
+    at: i64,
+    size: Option<u64>,
+}
+
 /// Save `records` in the background. Callers pass a clone: cheap, since mirror records are
 /// shared until the writer next changes them (see [`Records`]), and the document is streamed
 /// to the file rather than built in memory.
-fn save(path: Option<&Path>, records: Records) -> Option<tokio::task::JoinHandle<()>> {
+fn save(path: Option<&Path>, records: Records) -> Option<tokio::task::JoinHandle<Saved>> {
     let path = path?.to_path_buf();
     Some(tokio::task::spawn_blocking(move || {
-        if let Err(e) = persist::save_atomic(&path, &records) {
-            tracing::error!(error = %e, "cannot save state");
+        let result = persist::save_atomic(&path, &records);
+        let at = unix_now();
+        match result {
+            Ok(()) => Saved {
+                ok: true,
+                at,
+                size: std::fs::metadata(&path).ok().map(|m| m.len()),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "cannot save state");
+                Saved {
+                    ok: false,
+                    at,
+                    size: None,
+                }
+            }
         }
     }))
 }
@@ -125,7 +146,7 @@ async fn writer_loop(
     let mut save_every = every(&writer);
     let mut saving = tokio::time::interval_at(tokio::time::Instant::now() + save_every, save_every);
     // One save at a time: two writers of the same temporary file would tear it.
-    let mut in_flight: Option<tokio::task::JoinHandle<()>> = None;
+    let mut in_flight: Option<tokio::task::JoinHandle<Saved>> = None;
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -142,9 +163,21 @@ async fn writer_loop(
                 snapshots.send_replace(writer.snapshot(unix_now()));
             },
             _ = saving.tick() => {
-                if in_flight.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
+                if in_flight.is_none() {
                     let path = writer.config().state.path.clone();
                     in_flight = save(path.as_deref(), writer.records().clone());
+                }
+            }
+            // How the save ended goes into the next snapshot (the metrics of state saves).
+            joined = async {
+                match in_flight.as_mut() {
+                    Some(handle) => handle.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                in_flight = None;
+                if let Ok(saved) = joined {
+                    writer.note_save(saved.ok, saved.at, saved.size);
                 }
             }
             _ = shutdown.cancelled() => break,
