@@ -253,9 +253,16 @@ pub async fn serve(
                 if let Some(times) = refused.due() {
                     tracing::warn!(client = %peer.ip(), cap = cap.as_str(), times, "connections refused: over the cap");
                 }
-                // A fresh socket's send buffer is empty: this never waits, and nothing
-                // else is done with the connection.
+                // A fresh socket's send buffer is empty: this never waits. What the client
+                // has sent already is read and dropped, without waiting either: closing
+                // with unread data would reset the connection, which can discard the 503.
                 let _ = stream.try_write(OVER_CAP);
+                let mut sink = [0u8; 2048];
+                for _ in 0..8 {
+                    if !matches!(stream.try_read(&mut sink), Ok(n) if n == sink.len()) {
+                        break;
+                    }
+                }
                 drop(stream);
                 continue;
             }
