@@ -3,7 +3,7 @@
 //! → `watch` of `Arc<Snapshot>` → HTTP handlers.
 
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +45,7 @@ pub fn sweep_context(config: &Config) -> Result<SweepContext, StartError> {
     let (concurrency, per_host) = (count(p.concurrency), count(p.per_host));
     let mut extra_ca_pem = Vec::new();
     for path in &p.ca_files {
-        let pem = std::fs::read_to_string(path).map_err(|source| StartError::CaFile {
+        let pem = crate::files::read_to_string(path).map_err(|source| StartError::CaFile {
             path: path.display().to_string(),
             source,
         })?;
@@ -133,6 +133,29 @@ fn save(path: Option<&Path>, records: Records) -> Option<tokio::task::JoinHandle
     }))
 }
 
+/// How long a reload may take to read and check the configuration.
+const RELOAD_LIMIT: Duration = Duration::from_secs(30);
+
+/// The configuration at `path` and the fetcher it asks for, for a reload. A configuration is
+/// in force only with its fetcher (name servers, CA files, limits): one that cannot be built
+/// fails the reload like bad YAML. Read on a blocking thread and bounded by [`RELOAD_LIMIT`]:
+/// a file system that hangs fails the reload rather than stalling the daemon.
+async fn load_for_reload(path: PathBuf) -> Result<(config::Loaded, SweepContext), String> {
+    let work = tokio::task::spawn_blocking(move || {
+        let loaded = config::load(&path).map_err(|e| e.to_string())?;
+        let ctx = sweep_context(&loaded.config).map_err(|e| e.to_string())?;
+        Ok((loaded, ctx))
+    });
+    match tokio::time::timeout(RELOAD_LIMIT, work).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(format!("loading the configuration failed: {e}")),
+        Err(_) => Err(format!(
+            "reading the configuration took more than {} s",
+            RELOAD_LIMIT.as_secs()
+        )),
+    }
+}
+
 /// The state writer's loop: fold events, publish snapshots (at most four a second), save
 /// the records every `state.save_interval` and once more on the way out.
 async fn writer_loop(
@@ -211,7 +234,16 @@ pub async fn run(
         config.serve.geoip_asn_db.as_deref(),
     )?
     .map(Arc::new);
-    let records = load_records(&config);
+    // Off the async workers: the state file can be hundreds of megabytes.
+    let records = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || load_records(&config))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "reading the state failed; starting fresh");
+                Records::default()
+            })
+    };
     let now = unix_now();
     // The writer keeps the records (and their interner); the scheduler's tasks ask it for
     // their validators.
@@ -253,15 +285,7 @@ pub async fn run(
     let reload_task = tokio::spawn(async move {
         while let Some(trigger) = triggers.recv().await {
             let path = config_tx.borrow().config.file.clone();
-            // A configuration is in force only with the fetcher it asks for (name servers,
-            // CA files, limits): one that cannot be built fails the reload like bad YAML.
-            let loaded = config::load(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|loaded| {
-                    let ctx = sweep_context(&loaded.config).map_err(|e| e.to_string())?;
-                    Ok((loaded, ctx))
-                });
-            match loaded {
+            match load_for_reload(path).await {
                 Ok((loaded, ctx)) => {
                     for warning in &loaded.warnings {
                         tracing::warn!("{warning}");

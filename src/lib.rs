@@ -8,6 +8,7 @@ pub mod check;
 pub mod config;
 pub mod daemon;
 pub mod fdlimit;
+pub mod files;
 pub mod freshness;
 pub mod geoip;
 pub mod health;
