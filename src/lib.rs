@@ -12,6 +12,7 @@ pub mod files;
 pub mod freshness;
 pub mod geoip;
 pub mod health;
+pub mod memory;
 pub mod persist;
 pub mod probe;
 pub mod reload;

@@ -6,9 +6,9 @@
 //!   ones admitted are closed by the server once `serve.header_read_timeout` has passed,
 //!   a `/mirrorlist` request from another address (127.0.0.3) is answered within 1 s
 //!   meanwhile, and no mirror's sweep is late by more than one probe timeout. The process's
-//!   RSS before, at the peak and after is printed, not asserted: the daemon and the
-//!   flooding client share this process, so the figure mixes both (BENCHMARKS.md has the
-//!   daemon alone).
+//!   RSS before, at the peak and after is printed, and after must have given back at least
+//!   half of what the flood took: loose, because the daemon and the flooding client share
+//!   this process (BENCHMARKS.md has the daemon alone).
 //! - `serve.max_connections` in all, a head over `serve.max_header_bytes` (431), the
 //!   keep-alive wait (`serve.idle_timeout`) being longer than the head timeout, a client
 //!   that half-closes after its request, and the headers every response carries.
@@ -318,7 +318,15 @@ async fn a_flood_of_half_sent_requests_is_capped_and_cut_off() {
     let (_, metrics) = daemon.get("/metrics").await;
     let open_now = metric(&metrics, "mirrorwatch_http_connections_open").unwrap();
     assert!(open_now <= 2.0, "{open_now} still open");
+    // The server gives memory back once a burst has ended (checked every 5 s). The figure
+    // is the whole process's, the flooding client's share included, so the bound is loose:
+    // most of what the flood took is returned.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let rss_after = rss_kib();
+    assert!(
+        rss_after < rss_before + (rss_peak - rss_before) / 2,
+        "RSS before {rss_before} KiB, at the peak {rss_peak} KiB, after {rss_after} KiB"
+    );
     eprintln!(
         "RSS of the test process (daemon and flooding client together): before {} KiB, at the peak {} KiB, after {} KiB; worst gap since a sweep {worst_gap:.1} s (late above {:.1} s)",
         rss_before,

@@ -98,13 +98,28 @@ impl ClientKey {
     }
 }
 
+/// Connections that must have closed since the last peak before the memory they used is
+/// given back to the system ([`crate::memory`]).
+pub const BURST: usize = 256;
+
+/// How often the server looks whether a burst of connections has ended.
+const BURST_CHECK: Duration = Duration::from_secs(5);
+
 /// The connections open, in all and per client.
 struct Admission {
     limits: Limits,
     stats: HttpStats,
-    /// Open connections per client, and their total. Taken briefly by the accept loop and
-    /// by each connection's end, never across an `.await`: a std mutex is enough.
-    open: Mutex<(usize, HashMap<ClientKey, usize>)>,
+    /// Taken briefly by the accept loop, by each connection's end and by the burst check,
+    /// never across an `.await`: a std mutex is enough.
+    open: Mutex<Open>,
+}
+
+#[derive(Default)]
+struct Open {
+    total: usize,
+    per_client: HashMap<ClientKey, usize>,
+    /// The most open at once since memory was last given back.
+    peak: usize,
 }
 
 /// One admitted connection; dropping it gives its place back.
@@ -120,12 +135,12 @@ impl Drop for Slot {
             .open
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        open.0 = open.0.saturating_sub(1);
+        open.total = open.total.saturating_sub(1);
         if let Some(key) = self.client {
-            if let Some(n) = open.1.get_mut(&key) {
+            if let Some(n) = open.per_client.get_mut(&key) {
                 *n -= 1;
                 if *n == 0 {
-                    open.1.remove(&key);
+                    open.per_client.remove(&key);
                 }
             }
         }
@@ -134,6 +149,17 @@ impl Drop for Slot {
 }
 
 impl Admission {
+    /// Whether [`BURST`] connections have closed since the peak; if so the peak starts
+    /// again from what is open now.
+    fn burst_ended(&self) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if open.peak < open.total + BURST {
+            return false;
+        }
+        open.peak = open.total;
+        true
+    }
+
     /// A place for a connection from `peer`, or the cap it is over.
     fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Slot, Cap> {
         let exempt = self
@@ -143,17 +169,18 @@ impl Admission {
             .any(|n| n.contains(&peer.to_canonical()));
         let client = (!exempt).then(|| ClientKey::of(peer));
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if open.0 >= self.limits.max_connections {
+        if open.total >= self.limits.max_connections {
             return Err(Cap::Total);
         }
         if let Some(key) = client {
-            let n = open.1.entry(key).or_insert(0);
+            let n = open.per_client.entry(key).or_insert(0);
             if *n >= self.limits.max_connections_per_client {
                 return Err(Cap::PerClient);
             }
             *n += 1;
         }
-        open.0 += 1;
+        open.total += 1;
+        open.peak = open.peak.max(open.total);
         self.stats.connection_opened();
         Ok(Slot {
             admission: self.clone(),
@@ -217,9 +244,10 @@ pub async fn serve(
     let admission = Arc::new(Admission {
         limits,
         stats,
-        open: Mutex::new((0, HashMap::new())),
+        open: Mutex::new(Open::default()),
     });
     let connections = TaskTracker::new();
+    connections.spawn(give_back_after_bursts(admission.clone(), shutdown.clone()));
     let mut refused = Throttled::new();
     let mut exhausted = Throttled::new();
     loop {
@@ -283,6 +311,22 @@ pub async fn serve(
     connections.wait().await;
 }
 
+/// Gives memory back to the system once a burst of connections has ended: what thousands
+/// of connections used would otherwise stay resident (see [`crate::memory`]).
+async fn give_back_after_bursts(admission: Arc<Admission>, shutdown: CancellationToken) {
+    let mut check = tokio::time::interval(BURST_CHECK);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = check.tick() => {}
+        }
+        if admission.burst_ended() {
+            let _ = tokio::task::spawn_blocking(crate::memory::release_free_memory).await;
+            tracing::debug!("a burst of connections ended: free memory given back");
+        }
+    }
+}
+
 /// One client connection, until it closes or fails, or shutdown has let it finish.
 async fn connection(
     stream: TcpStream,
@@ -342,7 +386,7 @@ mod tests {
         Arc::new(Admission {
             limits,
             stats: HttpStats::new(),
-            open: Mutex::new((0, HashMap::new())),
+            open: Mutex::new(Open::default()),
         })
     }
 
@@ -363,7 +407,25 @@ mod tests {
         assert_eq!(admission.admit(b).err(), Some(Cap::Total));
         drop(first);
         let _again = admission.admit(a).unwrap();
-        assert_eq!(admission.open.lock().unwrap().0, 5);
+        assert_eq!(admission.open.lock().unwrap().total, 5);
+    }
+
+    #[test]
+    fn a_burst_has_ended_once_enough_connections_closed_since_the_peak() {
+        let admission = admission(1000, 1000, "10.0.0.0/8");
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut slots: Vec<Slot> = (0..BURST + 10)
+            .map(|_| admission.admit(a).unwrap())
+            .collect();
+        assert!(!admission.burst_ended());
+        slots.truncate(11);
+        assert!(!admission.burst_ended());
+        slots.truncate(10);
+        assert!(admission.burst_ended());
+        // Counted again from what is open now.
+        assert!(!admission.burst_ended());
+        drop(slots);
+        assert!(!admission.burst_ended());
     }
 
     #[test]
