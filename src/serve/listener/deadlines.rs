@@ -99,14 +99,12 @@ impl AsyncRead for Deadlines {
                     // The head begun then is complete: waiting between requests is hyper's
                     // business (its header timer is the idle timeout).
                     Some(begun) if begun != heads => this.head = None,
-                    Some(_) => {
-                        if this.head_timer.as_mut().poll(cx).is_ready() {
-                            return Poll::Ready(Err(Deadlines::timed_out(
-                                "request head not complete within serve.header_read_timeout",
-                            )));
-                        }
+                    Some(_) if this.head_timer.as_mut().poll(cx).is_ready() => {
+                        return Poll::Ready(Err(Deadlines::timed_out(
+                            "request head not complete within serve.header_read_timeout",
+                        )));
                     }
-                    None => {}
+                    Some(_) | None => {}
                 }
                 Poll::Pending
             }
