@@ -12,6 +12,8 @@
 //! - `serve.max_connections` in all, a head over `serve.max_header_bytes` (431), the
 //!   keep-alive wait (`serve.idle_timeout`) being longer than the head timeout, a client
 //!   that half-closes after its request, and the headers every response carries.
+//! - The real binary out of file descriptors (its soft limit lowered under it): the accept
+//!   loop pauses instead of spinning, says so once, and serves again once descriptors free.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -466,4 +468,84 @@ async fn keep_alive_half_close_and_headers() {
             "{path}: {head}"
         );
     }
+}
+
+/// CPU time (user + system) the process `pid` has used, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime, fields 14 and 15 of the line: 11 and 12 after the state.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+/// The `RLIMIT_NOFILE` of the process `pid`, from `/proc` (`prlimit` on another process
+/// always sets).
+fn nofile_limit(pid: u32) -> rustix::process::Rlimit {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let value = |s: &str| s.parse::<u64>().ok();
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    rustix::process::Rlimit {
+        current: value(fields.next().unwrap()),
+        maximum: value(fields.next().unwrap()),
+    }
+}
+
+#[test]
+fn out_of_descriptors_the_accept_loop_pauses_instead_of_spinning() {
+    use common::binary::{self, Cfg, DIR};
+    use rustix::process::{prlimit, Pid, Resource, Rlimit};
+
+    let rt = binary::runtime();
+    let net = rt.block_on(fakemirrors::Network::start(1));
+    net.publish(DIR, &fakemirrors::RepoTree::new(1_700_000_000, "t"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Cfg::new(&net.upstream.base_url(), &dir.path().join("state.json"))
+        .mirror("m0", &net.mirror_urls()[0]);
+    let config = dir.path().join("mirrors.yaml");
+    std::fs::write(&config, cfg.yaml() + "serve:\n  header_read_timeout: 3s\n").unwrap();
+    let mut daemon = binary::Daemon::start(&config);
+    daemon.wait_ready();
+
+    // Ten descriptors to spare, then a flood that needs more.
+    let pid = Pid::from_raw(i32::try_from(daemon.pid()).unwrap()).unwrap();
+    let open = std::fs::read_dir(format!("/proc/{}/fd", daemon.pid()))
+        .unwrap()
+        .count() as u64;
+    let before = nofile_limit(daemon.pid());
+    let tight = Rlimit {
+        current: Some(open + 10),
+        maximum: before.maximum,
+    };
+    prlimit(Some(pid), Resource::Nofile, tight).unwrap();
+    let mark = daemon.mark();
+    let mut flood = Vec::new();
+    for _ in 0..40 {
+        let mut stream =
+            std::net::TcpStream::connect_timeout(&daemon.addr, Duration::from_secs(2)).unwrap();
+        std::io::Write::write_all(&mut stream, PARTIAL).unwrap();
+        flood.push(stream);
+    }
+    daemon.wait_log(mark, "out of file descriptors");
+    // Spinning on EMFILE would burn a whole core; pausing costs next to nothing.
+    let cpu = cpu_seconds(daemon.pid());
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_seconds(daemon.pid()) - cpu;
+    assert!(used < 1.0, "{used:.2} s of CPU in 3 s out of descriptors");
+    let said = daemon.logs().matches("out of file descriptors").count();
+    assert_eq!(said, 1, "logged more than once in 10 s:\n{}", daemon.logs());
+
+    // Descriptors free again (the flood leaves, the limit is restored): it serves.
+    drop(flood);
+    prlimit(Some(pid), Resource::Nofile, before).unwrap();
+    binary::wait_until("/healthz after the flood", || {
+        (daemon.get("/healthz").0 == 200).then_some(())
+    });
+    daemon.stop();
 }

@@ -218,6 +218,11 @@ impl Daemon {
         daemon
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Every log line so far, joined (for failure messages).
     pub fn logs(&self) -> String {
         self.lines.lock().unwrap().join("\n")
