@@ -56,7 +56,8 @@ pub struct ServeSettings {
     /// limit allows beside the probes).
     #[serde(deserialize_with = "super::counts::count")]
     pub max_connections: NonZeroU32,
-    /// Connections open at once from one client address (IPv6: one /64), at most.
+    /// Connections open at once from one client address (IPv6: one /64), at most; above
+    /// `max_connections` it changes nothing (so lowering that alone is enough).
     #[serde(deserialize_with = "super::counts::count")]
     pub max_connections_per_client: NonZeroU32,
     /// The request line and headers together, at most, in bytes (over: `431`).
@@ -107,12 +108,6 @@ impl ServeSettings {
                 format!("must be at least {MIN_HEADER_BYTES}"),
             );
         }
-        if self.max_connections_per_client > self.max_connections {
-            diag.error(
-                "serve.max_connections_per_client",
-                "must not exceed serve.max_connections",
-            );
-        }
     }
 }
 
@@ -151,6 +146,7 @@ mod tests {
         };
         assert_eq!(errors(&settings), vec![]);
         settings.serve.max_header_bytes = NonZeroU32::new(512).unwrap();
+        // Above max_connections: allowed, it changes nothing.
         settings.serve.max_connections_per_client = NonZeroU32::new(101).unwrap();
         settings.serve.idle_timeout = Duration::ZERO;
         let mut found = errors(&settings);
@@ -161,10 +157,6 @@ mod tests {
                 (
                     "serve.idle_timeout".to_string(),
                     "must be greater than zero".to_string()
-                ),
-                (
-                    "serve.max_connections_per_client".to_string(),
-                    "must not exceed serve.max_connections".to_string()
                 ),
                 (
                     "serve.max_header_bytes".to_string(),
