@@ -244,8 +244,9 @@ async fn a_flood_of_half_sent_requests_is_capped_and_cut_off() {
         )));
     }
     let opened_in = flood_start.elapsed();
+    // All held at once: opened well within the head timeout.
     assert!(
-        opened_in < Duration::from_secs(2),
+        opened_in < HEADER_TIMEOUT - Duration::from_secs(1),
         "opening took {opened_in:?}"
     );
 
