@@ -3,7 +3,7 @@
 //! → `watch` of `Arc<Snapshot>` → HTTP handlers.
 
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +45,7 @@ pub fn sweep_context(config: &Config) -> Result<SweepContext, StartError> {
     let (concurrency, per_host) = (count(p.concurrency), count(p.per_host));
     let mut extra_ca_pem = Vec::new();
     for path in &p.ca_files {
-        let pem = std::fs::read_to_string(path).map_err(|source| StartError::CaFile {
+        let pem = crate::files::read_to_string(path).map_err(|source| StartError::CaFile {
             path: path.display().to_string(),
             source,
         })?;
@@ -100,16 +100,60 @@ pub fn load_records(config: &Config) -> Records {
     }
 }
 
+/// How a save ended: whether it succeeded, when, and the file's size after it.
+struct Saved {
+    ok: bool,
+    at: i64,
+    size: Option<u64>,
+}
+
 /// Save `records` in the background. Callers pass a clone: cheap, since mirror records are
 /// shared until the writer next changes them (see [`Records`]), and the document is streamed
 /// to the file rather than built in memory.
-fn save(path: Option<&Path>, records: Records) -> Option<tokio::task::JoinHandle<()>> {
+fn save(path: Option<&Path>, records: Records) -> Option<tokio::task::JoinHandle<Saved>> {
     let path = path?.to_path_buf();
     Some(tokio::task::spawn_blocking(move || {
-        if let Err(e) = persist::save_atomic(&path, &records) {
-            tracing::error!(error = %e, "cannot save state");
+        let result = persist::save_atomic(&path, &records);
+        let at = unix_now();
+        match result {
+            Ok(()) => Saved {
+                ok: true,
+                at,
+                size: std::fs::metadata(&path).ok().map(|m| m.len()),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "cannot save state");
+                Saved {
+                    ok: false,
+                    at,
+                    size: None,
+                }
+            }
         }
     }))
+}
+
+/// How long a reload may take to read and check the configuration.
+const RELOAD_LIMIT: Duration = Duration::from_secs(30);
+
+/// The configuration at `path` and the fetcher it asks for, for a reload. A configuration is
+/// in force only with its fetcher (name servers, CA files, limits): one that cannot be built
+/// fails the reload like bad YAML. Read on a blocking thread and bounded by [`RELOAD_LIMIT`]:
+/// a file system that hangs fails the reload rather than stalling the daemon.
+async fn load_for_reload(path: PathBuf) -> Result<(config::Loaded, SweepContext), String> {
+    let work = tokio::task::spawn_blocking(move || {
+        let loaded = config::load(&path).map_err(|e| e.to_string())?;
+        let ctx = sweep_context(&loaded.config).map_err(|e| e.to_string())?;
+        Ok((loaded, ctx))
+    });
+    match tokio::time::timeout(RELOAD_LIMIT, work).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(format!("loading the configuration failed: {e}")),
+        Err(_) => Err(format!(
+            "reading the configuration took more than {} s",
+            RELOAD_LIMIT.as_secs()
+        )),
+    }
 }
 
 /// The state writer's loop: fold events, publish snapshots (at most four a second), save
@@ -125,7 +169,7 @@ async fn writer_loop(
     let mut save_every = every(&writer);
     let mut saving = tokio::time::interval_at(tokio::time::Instant::now() + save_every, save_every);
     // One save at a time: two writers of the same temporary file would tear it.
-    let mut in_flight: Option<tokio::task::JoinHandle<()>> = None;
+    let mut in_flight: Option<tokio::task::JoinHandle<Saved>> = None;
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -142,9 +186,21 @@ async fn writer_loop(
                 snapshots.send_replace(writer.snapshot(unix_now()));
             },
             _ = saving.tick() => {
-                if in_flight.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
+                if in_flight.is_none() {
                     let path = writer.config().state.path.clone();
                     in_flight = save(path.as_deref(), writer.records().clone());
+                }
+            }
+            // How the save ended goes into the next snapshot (the metrics of state saves).
+            joined = async {
+                match in_flight.as_mut() {
+                    Some(handle) => handle.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                in_flight = None;
+                if let Ok(saved) = joined {
+                    writer.note_save(saved.ok, saved.at, saved.size);
                 }
             }
             _ = shutdown.cancelled() => break,
@@ -178,7 +234,16 @@ pub async fn run(
         config.serve.geoip_asn_db.as_deref(),
     )?
     .map(Arc::new);
-    let records = load_records(&config);
+    // Off the async workers: the state file can be hundreds of megabytes.
+    let records = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || load_records(&config))
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "reading the state failed; starting fresh");
+                Records::default()
+            })
+    };
     let now = unix_now();
     // The writer keeps the records (and their interner); the scheduler's tasks ask it for
     // their validators.
@@ -220,15 +285,7 @@ pub async fn run(
     let reload_task = tokio::spawn(async move {
         while let Some(trigger) = triggers.recv().await {
             let path = config_tx.borrow().config.file.clone();
-            // A configuration is in force only with the fetcher it asks for (name servers,
-            // CA files, limits): one that cannot be built fails the reload like bad YAML.
-            let loaded = config::load(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|loaded| {
-                    let ctx = sweep_context(&loaded.config).map_err(|e| e.to_string())?;
-                    Ok((loaded, ctx))
-                });
-            match loaded {
+            match load_for_reload(path).await {
                 Ok((loaded, ctx)) => {
                     for warning in &loaded.warnings {
                         tracing::warn!("{warning}");
@@ -253,26 +310,24 @@ pub async fn run(
         }
     });
     drop(events_tx);
-    let app = crate::serve::router(crate::serve::AppState::new(snap_rx, geoip));
-    tracing::info!(addr = %listener.local_addr()?, "listening");
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let state = crate::serve::AppState::new(snap_rx, geoip);
+    let limits = crate::serve::listener::Limits::new(&config.serve, connection_cap(&config));
+    let http = (*state.http).clone();
+    let app = crate::serve::router(state);
+    tracing::info!(addr = %listener.local_addr()?, max_connections = limits.max_connections, "listening");
+    let server = crate::serve::listener::serve(listener, app, limits, http, shutdown.clone());
     // A bounded drain: a client that never finishes its request must not keep the daemon
     // from stopping and saving its state.
     let drain_limit = async {
         shutdown.cancelled().await;
         tokio::time::sleep(DRAIN).await;
     };
-    let served = tokio::select! {
-        served = server => served,
+    tokio::select! {
+        () = server => {}
         () = drain_limit => {
             tracing::warn!(seconds = DRAIN.as_secs(), "connections still open after the drain period; closing them");
-            Ok(())
         }
-    };
+    }
     // Stop probing, then let the writer fold what is in flight and save.
     engine_stop.cancel();
     reload_task.abort();
@@ -280,7 +335,26 @@ pub async fn run(
     let _ = subnets_task.await;
     let _ = writer_task.await;
     tracing::info!("shut down");
-    served.map_err(StartError::from)
+    Ok(())
+}
+
+/// `serve.max_connections`, lowered so that the connections and the probes together stay
+/// under the file-descriptor limit (raised to its hard value first).
+fn connection_cap(config: &Config) -> u32 {
+    let nofile = crate::fdlimit::raise();
+    let reserve = crate::fdlimit::reserve(config.probe.concurrency.get());
+    let wanted = config.serve.max_connections.get();
+    let cap = crate::fdlimit::connection_cap(wanted, nofile.soft, reserve);
+    if cap < wanted {
+        tracing::warn!(
+            max_connections = wanted,
+            cap,
+            soft_limit = nofile.soft,
+            reserve,
+            "serve.max_connections lowered to fit the file-descriptor limit beside the probes"
+        );
+    }
+    cap
 }
 
 /// One sweep of every enabled mirror (and one upstream poll), for `mirrorwatch check`.

@@ -84,11 +84,14 @@ fn looks_like_place(database_type: &str) -> bool {
 }
 
 fn read(key: &'static str, path: &Path) -> Result<Reader<Vec<u8>>, GeoIpError> {
-    let reader = Reader::open_readfile(path).map_err(|source| GeoIpError::Open {
+    let open = |source| GeoIpError::Open {
         key,
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    // Read through `files`, so that a FIFO in its place is refused rather than waited on.
+    let bytes = crate::files::read(path).map_err(|e| open(MaxMindDbError::Io(e)))?;
+    let reader = Reader::from_source(bytes).map_err(open)?;
     let meta = reader.metadata();
     let (wrong, expected) = if key == ASN_KEY {
         (

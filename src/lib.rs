@@ -7,9 +7,12 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod fdlimit;
+pub mod files;
 pub mod freshness;
 pub mod geoip;
 pub mod health;
+pub mod memory;
 pub mod persist;
 pub mod probe;
 pub mod reload;

@@ -128,7 +128,8 @@ pub fn save_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), PersistEr
 /// `now_unix` names the set-aside copy. Never panics and never fails: the worst case is a
 /// fresh start with the reason in [`Loaded::SetAside`].
 pub fn load_or_set_aside<T: DeserializeOwned>(path: &Path, now_unix: i64) -> Loaded<T> {
-    let file = match File::open(path) {
+    // Opened so that a FIFO in its place is refused rather than waited on.
+    let file = match crate::files::open_regular(path) {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Loaded::Fresh,
         // Unreadable (permissions, an I/O error): keeping it where it is would fail the same
@@ -157,7 +158,7 @@ fn decode<T: DeserializeOwned>(path: &Path, file: File) -> Result<T, String> {
     }
     // Why it failed: not an envelope at all, an unknown format, or a state of another shape.
     // Only the header is kept in this second pass, so it costs time, not memory.
-    let file = File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let file = crate::files::open_regular(path).map_err(|e| format!("cannot read: {e}"))?;
     let header: Header = serde_json::from_reader(read(file))
         .map_err(|err| format!("not a mirrorwatch state file ({}): {err}", describe(&err)))?;
     if header.format != FORMAT {

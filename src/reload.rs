@@ -103,7 +103,7 @@ fn spawn_file_watch(config_path: &Path, tx: mpsc::Sender<Trigger>, shutdown: Can
     };
     // The baseline is the content now, read synchronously so that a change made right after
     // this function returns is compared against the right thing. A configuration file is small.
-    let baseline = hash_of(std::fs::read(&path).ok());
+    let baseline = hash_of(crate::files::read(&path).ok());
     tokio::spawn(async move {
         // Dropping the watcher ends the OS watch, so it lives exactly as long as this task.
         let _watcher = watcher;
@@ -177,7 +177,9 @@ async fn watch_loop(
         }
         // A file that is missing or unreadable (mid-swap, or deleted) is not a change yet:
         // reloading it would only fail. Its reappearance is compared with the last content seen.
-        let Some(current) = hash_of(tokio::fs::read(path).await.ok()) else {
+        let owned = path.to_path_buf();
+        let read = tokio::task::spawn_blocking(move || crate::files::read(&owned).ok());
+        let Some(current) = hash_of(read.await.ok().flatten()) else {
             tracing::debug!(path = %path.display(), "configuration file unreadable; waiting");
             continue;
         };

@@ -299,6 +299,9 @@ fn a_half_sent_request_does_not_hold_up_shutdown() {
     use std::io::Write;
     let mut setup = Setup::new(1, &new_tree());
     setup.cfg.save_interval = "1h";
+    // A head timeout longer than the drain, so that the drain is what ends the wait (with
+    // the default, 10 s, the head timeout and the drain race).
+    setup.cfg.serve = "  header_read_timeout: 1m\n";
     let state = setup.cfg.state.clone();
     let mut d = setup.start();
     d.wait_ready();

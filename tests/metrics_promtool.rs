@@ -22,7 +22,7 @@ use mirrorwatch::probe::FailureReason;
 use mirrorwatch::serve::metrics::{render, HttpStats, ENDPOINTS};
 use mirrorwatch::state::{
     EngineStats, FailureNote, FamilySnapshot, MirrorSnapshot, Phases, RepoVerdict, Snapshot,
-    UpstreamTarget,
+    StateSave, UpstreamTarget,
 };
 use mirrorwatch::subnets::{Published, PublishedList};
 
@@ -203,6 +203,11 @@ fn snapshot(per_repo: bool, vantage: &str) -> Snapshot {
             config_reload_ok: false,
             config_reload_at: Some(NOW - 600),
             started_at: NOW - 86400,
+            state_save: Some(StateSave {
+                ok: false,
+                last_success_at: Some(NOW - 30),
+                file_size: Some(1_234_567),
+            }),
         },
         subnets: Arc::new(published(&names)),
     }

@@ -251,7 +251,7 @@ fn load_mirror(
 }
 
 fn read(file: &Path, out: &mut Vec<Diagnostic>) -> Option<String> {
-    match std::fs::read_to_string(file) {
+    match crate::files::read_to_string(file) {
         Ok(text) => Some(text),
         Err(e) => {
             FileDiag::new(file, "", out).error("", format!("cannot read: {e}"));

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 /// The counts that must be at least 1, in the order
 /// [`Settings::check`](super::Settings::check) reports them.
-pub const COUNTS: [&str; 7] = [
+pub const COUNTS: [&str; 10] = [
     "probe.concurrency",
     "probe.per_host",
     "probe.max_body_bytes",
@@ -18,6 +18,9 @@ pub const COUNTS: [&str; 7] = [
     "health.down_after",
     "health.up_after",
     "serve.mirrorlist_length",
+    "serve.max_connections",
+    "serve.max_connections_per_client",
+    "serve.max_header_bytes",
 ];
 
 /// Takes the counts written as 0 out of the settings section `name` (so that it reads with

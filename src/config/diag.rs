@@ -30,20 +30,37 @@ pub struct Diagnostic {
     pub message: String,
 }
 
+/// A diagnostic is one line, whatever the file holds: keys, values and file names (some from
+/// third-party `mirrors.d` files) are written with control characters escaped (`\n`,
+/// `\u{1b}`), so that a crafted key cannot forge log lines or terminal escapes.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.severity == Severity::Warning {
             f.write_str("warning: ")?;
         }
-        write!(f, "{}", self.file.display())?;
+        escaped(f, &self.file.display().to_string())?;
         if let Some((line, col)) = self.location {
             write!(f, ":{line}:{col}")?;
         }
         if !self.path.is_empty() {
-            write!(f, ": {}", self.path)?;
+            f.write_str(": ")?;
+            escaped(f, &self.path)?;
         }
-        write!(f, ": {}", self.message)
+        f.write_str(": ")?;
+        escaped(f, &self.message)
     }
+}
+
+/// `text` with every control character escaped as Rust writes it.
+fn escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            fmt::Write::write_char(f, c)?;
+        }
+    }
+    Ok(())
 }
 
 /// Every error found in a configuration (never just the first), plus the warnings seen on the way.

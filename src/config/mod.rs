@@ -12,6 +12,7 @@ pub mod geo;
 pub mod mirror;
 pub mod model;
 pub mod raw;
+pub mod serve;
 pub mod settings;
 pub mod validate;
 
@@ -67,7 +68,7 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 }
 
 fn load_into(path: &Path, out: &mut Vec<Diagnostic>) -> Option<Config> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::files::read_to_string(path) {
         Ok(text) => text,
         Err(e) => {
             FileDiag::new(path, "", out).error("", format!("cannot read: {e}"));

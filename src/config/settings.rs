@@ -1,17 +1,18 @@
-//! The settings sections of `mirrors.yaml` (`probe`, `freshness`, `health`, `serve`, `metrics`,
-//! `state`): each deserializes strictly (unknown keys are errors) with a default for every key,
-//! then [`Settings::check`] enforces the rules between keys.
+//! The settings sections of `mirrors.yaml` (`probe`, `freshness`, `health`, `serve` — in
+//! [`super::serve`] —, `metrics`, `state`): each deserializes strictly (unknown keys are
+//! errors) with a default for every key, then [`Settings::check`] enforces the rules between
+//! keys.
 
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::counts::COUNTS;
 use super::diag::FileDiag;
+pub use super::serve::ServeSettings;
 
 /// Which IP family a probe is pinned to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
@@ -150,55 +151,6 @@ impl Default for HealthSettings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ServeSettings {
-    pub listen: SocketAddr,
-    /// Peers whose `X-Forwarded-For` is believed.
-    #[serde(deserialize_with = "networks")]
-    pub trusted_proxies: Vec<IpNet>,
-    #[serde(deserialize_with = "super::counts::count")]
-    pub mirrorlist_length: NonZeroU32,
-    /// The same /24 (IPv4) or /64 (IPv6) gets the same answer for this long.
-    #[serde(deserialize_with = "duration")]
-    pub sticky_for: Duration,
-    /// Copies behind upstream by at most this long are still offered to clients.
-    #[serde(deserialize_with = "duration")]
-    pub max_lag: Duration,
-    /// Behind copies on the client's own network (subnet or ASN match) within this lag rank
-    /// with the current copies of their group (capped at `max_lag`). `0s` turns it off.
-    #[serde(deserialize_with = "duration")]
-    pub own_network_max_lag: Duration,
-    /// How often subnet lists published at a URL (`mirrors[].subnets: <URL>`) are fetched
-    /// again, jittered by up to a tenth either way.
-    #[serde(deserialize_with = "duration")]
-    pub subnets_refresh: Duration,
-    pub geoip_country_db: Option<PathBuf>,
-    pub geoip_asn_db: Option<PathBuf>,
-}
-
-impl Default for ServeSettings {
-    fn default() -> Self {
-        ServeSettings {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9184)),
-            trusted_proxies: Vec::new(),
-            mirrorlist_length: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
-            sticky_for: Duration::from_secs(3600),
-            // Mirrors sync every few hours: without some allowance, every upstream release
-            // would empty the list until each mirror had synced and been probed again.
-            max_lag: Duration::from_secs(6 * 3600),
-            // An ISP's or campus's own mirror an hour behind still beats a current one across
-            // the world for most updates, but not for long: its users are the ones a security
-            // update must reach first.
-            own_network_max_lag: Duration::from_secs(3600),
-            // Published lists change when an ISP renumbers: rarely, and never urgently.
-            subnets_refresh: Duration::from_secs(3600),
-            geoip_country_db: None,
-            geoip_asn_db: None,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSettings {
@@ -257,6 +209,8 @@ impl Settings {
             ("health.window", self.health.window),
             ("serve.sticky_for", self.serve.sticky_for),
             ("serve.subnets_refresh", self.serve.subnets_refresh),
+            ("serve.header_read_timeout", self.serve.header_read_timeout),
+            ("serve.idle_timeout", self.serve.idle_timeout),
             ("state.save_interval", self.state.save_interval),
         ];
         for (path, value) in durations {
@@ -289,6 +243,7 @@ impl Settings {
                 "must not exceed freshness.stale_after: stale mirrors are never offered",
             );
         }
+        self.serve.check(diag);
         if p.max_redirects > 10 {
             diag.error("probe.max_redirects", "must be at most 10");
         }
@@ -321,14 +276,6 @@ fn has_duplicates<T: Ord + Copy>(items: &[T]) -> bool {
     let mut sorted = items.to_vec();
     sorted.sort();
     sorted.windows(2).any(|w| w[0] == w[1])
-}
-
-/// serde adapter: a list of CIDRs or bare addresses, parsed like `mirrors[].subnets`.
-fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
-    Vec::<String>::deserialize(deserializer)?
-        .iter()
-        .map(|text| super::validate::parse_subnet(text).map_err(serde::de::Error::custom))
-        .collect()
 }
 
 /// Parse a human duration (`30s`, `5m`, `12h`, `1d`, `1h 30m`).

@@ -224,9 +224,91 @@ pub struct MetalinkUrl {
     pub url: String,
 }
 
-/// A metalink-shaped error: an XML comment that says what is wrong (librepo shows it).
+/// A metalink-shaped error: an XML comment that says what is wrong (librepo shows it). The
+/// message quotes what the client asked, so it is made safe for a comment first.
 fn xml_error(status: StatusCode, message: &str) -> Response {
-    let safe = message.replace("--", "- -");
+    let safe = comment_text(message);
     let body = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!-- {safe} -->\n<metalink version=\"3.0\" xmlns=\"http://www.metalinker.org/\"/>\n");
     (status, [(header::CONTENT_TYPE, METALINK)], body).into_response()
+}
+
+/// `text` as the inside of an XML comment: no `--` anywhere (a space goes between two
+/// dashes, however many follow each other, so `--->` cannot close the comment), and
+/// characters XML does not allow (controls other than tab, newline and return, U+FFFE,
+/// U+FFFF) replaced by U+FFFD. The comment's own spaces keep a final `-` off the `-->`.
+pub(super) fn comment_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let allowed = matches!(c, '\t' | '\n' | '\r') || !(c.is_control() && c < ' ');
+        let c = if allowed && c != '\u{FFFE}' && c != '\u{FFFF}' {
+            c
+        } else {
+            char::REPLACEMENT_CHARACTER
+        };
+        if c == '-' && out.ends_with('-') {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::comment_text;
+
+    /// Parses `xml` to the end; `Err` names the first problem.
+    fn well_formed(xml: &str) -> Result<Vec<String>, String> {
+        let mut reader = quick_xml::Reader::from_str(xml);
+        let mut comments = Vec::new();
+        loop {
+            match reader.read_event() {
+                Ok(quick_xml::events::Event::Eof) => return Ok(comments),
+                Ok(quick_xml::events::Event::Comment(c)) => {
+                    let text = std::str::from_utf8(&c).map_err(|e| e.to_string())?;
+                    if text.contains("--") {
+                        return Err(format!("`--` inside a comment: {text:?}"));
+                    }
+                    comments.push(text.to_string());
+                }
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+
+    #[test]
+    fn no_message_breaks_out_of_the_comment() {
+        for message in [
+            "unknown repo-version \"--->\"",
+            "-->",
+            "--->",
+            "---->",
+            "a-",
+            "- - -- --- ----",
+            "<x>--><y/><!--",
+            "\u{1}\u{1b}[31m\u{FFFF}",
+        ] {
+            let xml = format!(
+                "<?xml version=\"1.0\"?>\n<!-- {} -->\n<metalink/>\n",
+                comment_text(message)
+            );
+            let comments = well_formed(&xml).unwrap_or_else(|e| panic!("{message:?}: {e}\n{xml}"));
+            assert_eq!(comments.len(), 1, "{xml}");
+            // Nothing but spaces added and forbidden characters replaced.
+            let kept: String = comments[0].chars().filter(|c| *c != ' ').collect();
+            let asked: String = message
+                .chars()
+                .filter(|c| *c != ' ')
+                .map(|c| {
+                    if c.is_control() || c == '\u{FFFF}' {
+                        '\u{FFFD}'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            assert_eq!(kept, asked);
+        }
+    }
 }

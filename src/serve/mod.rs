@@ -18,6 +18,8 @@ use crate::select::IndexCache;
 use crate::state::Snapshot;
 
 pub mod api;
+pub mod headers;
+pub mod listener;
 pub mod metalink;
 pub mod metrics;
 pub mod mirrorlist;
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             count_requests,
         ))
+        .layer(middleware::from_fn(headers::set))
         .with_state(state)
 }
 

@@ -5,7 +5,8 @@
 pub mod snapshot;
 
 pub use snapshot::{
-    EngineStats, FamilySnapshot, MirrorSnapshot, RepoVerdict, Snapshot, TargetName, UpstreamTarget,
+    EngineStats, FamilySnapshot, MirrorSnapshot, RepoVerdict, Snapshot, StateSave, TargetName,
+    UpstreamTarget,
 };
 
 pub mod intern;

@@ -256,4 +256,17 @@ pub struct EngineStats {
     pub config_reload_ok: bool,
     pub config_reload_at: Option<i64>,
     pub started_at: i64,
+    /// The state file's saves; `None` without a state file, or before the first save.
+    pub state_save: Option<StateSave>,
+}
+
+/// How saving the state file went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct StateSave {
+    /// Whether the last save succeeded. A failed one leaves the previous file intact.
+    pub ok: bool,
+    /// When a save last succeeded, Unix time.
+    pub last_success_at: Option<i64>,
+    /// The file's size after that save, bytes.
+    pub file_size: Option<u64>,
 }

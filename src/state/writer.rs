@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::records::Records;
-use super::snapshot::{EngineStats, MirrorSnapshot, Snapshot, TargetName};
+use super::snapshot::{EngineStats, MirrorSnapshot, Snapshot, StateSave, TargetName};
 use tokio::sync::oneshot;
 
 use crate::config::{Config, IpFamily};
@@ -71,6 +71,8 @@ pub struct StateWriter {
     /// a snapshot without rebuilding any mirror.
     subnets: Arc<Published>,
     subnets_changed: bool,
+    /// A save ended since the last snapshot: its result is worth publishing.
+    save_noted: bool,
 }
 
 /// The target table of `config` (see [`StateWriter`]'s `targets`).
@@ -117,6 +119,7 @@ impl StateWriter {
             empty_history: UpstreamHistory::new(std::num::NonZeroUsize::MIN),
             subnets: Arc::default(),
             subnets_changed: false,
+            save_noted: false,
         }
     }
 
@@ -140,9 +143,22 @@ impl StateWriter {
             .collect()
     }
 
+    /// Record how a save of the state file ended (`at`, Unix time; `file_size` after a
+    /// successful one). A failure keeps the last success's time and size.
+    pub fn note_save(&mut self, ok: bool, at: i64, file_size: Option<u64>) {
+        let last = self.stats.state_save.unwrap_or_default();
+        self.stats.state_save = Some(StateSave {
+            ok,
+            last_success_at: if ok { Some(at) } else { last.last_success_at },
+            file_size: if ok { file_size } else { last.file_size },
+        });
+        self.save_noted = true;
+    }
+
     /// Whether a snapshot built at `now` would differ from the last one.
     pub fn is_dirty(&self, now: i64) -> bool {
         self.all_dirty
+            || self.save_noted
             || self.subnets_changed
             || !self.dirty.is_empty()
             || now - self.last_full >= REFRESH_SECONDS
@@ -292,6 +308,7 @@ impl StateWriter {
         self.dirty.clear();
         self.all_dirty = false;
         self.subnets_changed = false;
+        self.save_noted = false;
         self.was_ready = self.was_ready || self.ready();
         Arc::new(Snapshot {
             generated_at: now,

@@ -33,7 +33,7 @@ pub fn client(config: &Config) -> Result<reqwest::Client, String> {
     let p = &config.probe;
     let mut extra_ca_pem = Vec::new();
     for path in &p.ca_files {
-        let pem = std::fs::read_to_string(path)
+        let pem = crate::files::read_to_string(path)
             .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
         extra_ca_pem.push(pem);
     }

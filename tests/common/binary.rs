@@ -32,6 +32,8 @@ pub struct Cfg {
     pub save_interval: &'static str,
     /// Layout repos: (name, path with `$basearch`).
     pub repos: Vec<(&'static str, &'static str)>,
+    /// Keys of a `serve` section, YAML lines indented by two (none by default).
+    pub serve: &'static str,
 }
 
 impl Cfg {
@@ -44,6 +46,7 @@ impl Cfg {
             timeout: "1s",
             save_interval: "1s",
             repos: vec![("baseos", "BaseOS/$basearch/os/")],
+            serve: "",
         }
     }
 
@@ -73,6 +76,10 @@ impl Cfg {
             self.state.display(),
             self.save_interval
         ));
+        if !self.serve.is_empty() {
+            text.push_str("serve:\n");
+            text.push_str(self.serve);
+        }
         text
     }
 
@@ -216,6 +223,11 @@ impl Daemon {
         };
         daemon.addr = listening_addr(&daemon.wait_log(0, "listening"));
         daemon
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Every log line so far, joined (for failure messages).

@@ -53,6 +53,7 @@ pub struct ConfigText {
     arches: String,
     mirrors: Vec<(String, String)>,
     probe: BTreeMap<String, String>,
+    state: BTreeMap<String, String>,
     sections: Vec<String>,
 }
 
@@ -71,6 +72,7 @@ impl ConfigText {
             arches: "[x86_64]".to_string(),
             mirrors: Vec::new(),
             probe: probe.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            state: BTreeMap::from([("path".to_string(), "state.json".to_string())]),
             sections: Vec::new(),
         }
     }
@@ -83,6 +85,12 @@ impl ConfigText {
     /// Sets (or replaces) one `probe` key; `value` is YAML.
     pub fn probe(mut self, key: &str, value: &str) -> ConfigText {
         self.probe.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// Sets (or replaces) one `state` key; `value` is YAML.
+    pub fn state(mut self, key: &str, value: &str) -> ConfigText {
+        self.state.insert(key.to_string(), value.to_string());
         self
     }
 
@@ -110,7 +118,10 @@ impl ConfigText {
         for (key, value) in &self.probe {
             text.push_str(&format!("  {key}: {value}\n"));
         }
-        text.push_str("state:\n  path: state.json\n");
+        text.push_str("state:\n");
+        for (key, value) in &self.state {
+            text.push_str(&format!("  {key}: {value}\n"));
+        }
         for section in &self.sections {
             text.push_str(section);
         }

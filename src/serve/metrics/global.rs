@@ -117,6 +117,29 @@ pub(super) fn engine(snapshot: &Snapshot, out: &mut Exposition) {
         reload_at.set(&[], loaded_at as f64);
     }
 
+    // Absent without a state file and before the first save ends: a 0 then would page.
+    let mut save_ok = out.gauge(
+        "mirrorwatch_state_last_save_successful",
+        "Whether the last save of the state file succeeded (a failed one leaves the previous file intact).",
+    );
+    let mut save_at = out.gauge(
+        "mirrorwatch_state_last_save_timestamp_seconds",
+        "When the state file was last saved successfully, Unix time.",
+    );
+    let mut file_size = out.gauge(
+        "mirrorwatch_state_file_size_bytes",
+        "Size of the state file after its last successful save.",
+    );
+    if let Some(save) = &stats.state_save {
+        save_ok.set_bool(&[], save.ok);
+        if let Some(at) = save.last_success_at {
+            save_at.set(&[], at as f64);
+        }
+        if let Some(size) = save.file_size {
+            file_size.set(&[], size as f64);
+        }
+    }
+
     let mut stale_after = out.gauge(
         "mirrorwatch_freshness_stale_after_seconds",
         "Lag above which a repository copy counts as stale (freshness.stale_after).",
@@ -171,6 +194,9 @@ pub(super) fn engine(snapshot: &Snapshot, out: &mut Exposition) {
         generated,
         reload_ok,
         reload_at,
+        save_ok,
+        save_at,
+        file_size,
         stale_after,
         sweeps,
         probes,

@@ -1,5 +1,5 @@
-//! [`HttpStats`]: the HTTP server's own request counters and latency histogram, the only
-//! series not taken from the snapshot.
+//! [`HttpStats`]: the HTTP server's own request counters and latency histogram, and its
+//! connection counts: the only series not taken from the snapshot.
 //!
 //! Recording sits on the request path of `/mirrorlist`, which must keep up with a static
 //! file server, so it is a few relaxed atomic additions into fixed tables: no lock, no
@@ -49,6 +49,27 @@ impl First {
     }
 }
 
+/// Which cap refused a connection, the `cap` label of
+/// `mirrorwatch_http_connections_rejected_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    /// `serve.max_connections` (as lowered to the descriptors available).
+    Total,
+    /// `serve.max_connections_per_client`.
+    PerClient,
+}
+
+impl Cap {
+    const ALL: [Cap; 2] = [Cap::Total, Cap::PerClient];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cap::Total => "total",
+            Cap::PerClient => "per_client",
+        }
+    }
+}
+
 /// Upper bounds of the duration histogram, seconds. Dense below a few milliseconds, where
 /// the mirror list is expected to answer (p99 < 2 ms), sparse up to a slow `/metrics`.
 const BUCKETS: [f64; 16] = [
@@ -84,6 +105,11 @@ struct Tables {
     answers: Box<[AtomicU64]>,
     /// `ANSWER_ENDPOINTS.len()` counts of behind mirrors listed.
     behind_urls: Box<[AtomicU64]>,
+    /// Client connections open now, and the cap in force (0 until the server starts).
+    connections_open: AtomicU64,
+    connections_max: AtomicU64,
+    /// `Cap::ALL.len()` connections refused, by cap.
+    rejected: Box<[AtomicU64]>,
 }
 
 impl Default for HttpStats {
@@ -116,6 +142,9 @@ impl HttpStats {
                 sum_nanos: zeros(ENDPOINTS.len()),
                 answers: zeros(ANSWER_ENDPOINTS.len() * First::ALL.len()),
                 behind_urls: zeros(ANSWER_ENDPOINTS.len()),
+                connections_open: AtomicU64::new(0),
+                connections_max: AtomicU64::new(0),
+                rejected: zeros(Cap::ALL.len()),
             }),
         }
     }
@@ -169,6 +198,31 @@ impl HttpStats {
             if let Some(counter) = t.behind_urls.get(e) {
                 counter.fetch_add(behind_urls as u64, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// The connection cap the server applies.
+    pub fn set_connection_cap(&self, cap: usize) {
+        let cap = u64::try_from(cap).unwrap_or(u64::MAX);
+        self.inner.connections_max.store(cap, Ordering::Relaxed);
+    }
+
+    pub fn connection_opened(&self) {
+        self.inner.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        // Never below 0, even if a close were counted twice.
+        let _ =
+            self.inner
+                .connections_open
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
+    pub fn connection_rejected(&self, cap: Cap) {
+        let c = Cap::ALL.iter().position(|x| *x == cap).unwrap_or(0);
+        if let Some(counter) = self.inner.rejected.get(c) {
+            counter.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -231,6 +285,28 @@ impl HttpStats {
         }
         out.add(answers);
         out.add(behind);
+
+        let mut open = out.gauge(
+            "mirrorwatch_http_connections_open",
+            "Client connections open to the HTTP server.",
+        );
+        open.set(&[], t.connections_open.load(Ordering::Relaxed) as f64);
+        let mut max = out.gauge(
+            "mirrorwatch_http_connections_max",
+            "The most client connections the HTTP server keeps open at once (serve.max_connections, lowered to the file descriptors available).",
+        );
+        max.set(&[], t.connections_max.load(Ordering::Relaxed) as f64);
+        let mut rejected = out.counter(
+            "mirrorwatch_http_connections_rejected_total",
+            "Client connections turned away (answered 503 and closed at once), by the cap they were over: total or per_client.",
+        );
+        for (c, cap) in Cap::ALL.iter().enumerate() {
+            let n = load(&t.rejected, c);
+            rejected.set(&[("cap", cap.as_str())], n as f64);
+        }
+        out.add(open);
+        out.add(max);
+        out.add(rejected);
     }
 }
 

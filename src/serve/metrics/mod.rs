@@ -32,7 +32,7 @@ use prometheus::TextEncoder;
 
 use crate::state::Snapshot;
 
-pub use http::{First, HttpStats, ENDPOINTS};
+pub use http::{Cap, First, HttpStats, ENDPOINTS};
 
 /// The `Content-Type` of [`render`]'s output.
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;

@@ -12,7 +12,8 @@ use crate::freshness::{UpstreamVersion, Verdict};
 use crate::health::State;
 use crate::probe::FailureReason;
 use crate::state::{
-    EngineStats, FailureNote, FamilySnapshot, MirrorSnapshot, Phases, RepoVerdict, UpstreamTarget,
+    EngineStats, FailureNote, FamilySnapshot, MirrorSnapshot, Phases, RepoVerdict, StateSave,
+    UpstreamTarget,
 };
 
 mod answers;
@@ -154,6 +155,11 @@ fn snapshot(config: Arc<Config>) -> Snapshot {
             config_reload_ok: true,
             config_reload_at: Some(NOW - 7200),
             started_at: NOW - 86400,
+            state_save: Some(StateSave {
+                ok: false,
+                last_success_at: Some(NOW - 30),
+                file_size: Some(1_234_567),
+            }),
         },
         subnets: Arc::default(),
     }
@@ -219,6 +225,11 @@ fn renders_exact_series_for_a_hand_built_snapshot() {
         "mirrorwatch_mirrors{state=\"degraded\"} 1".into(),
         "mirrorwatch_mirrors{state=\"up\"} 0".into(),
         "mirrorwatch_freshness_stale_after_seconds 43200".into(),
+        "mirrorwatch_state_last_save_successful 0".into(),
+        "mirrorwatch_state_last_save_timestamp_seconds 1799999970".into(),
+        "mirrorwatch_state_file_size_bytes 1234567".into(),
+        "mirrorwatch_http_connections_open 0".into(),
+        "mirrorwatch_http_connections_rejected_total{cap=\"per_client\"} 0".into(),
         "# TYPE mirrorwatch_probes_total counter".into(),
         "# TYPE mirrorwatch_mirror_up gauge".into(),
         "# HELP mirrorwatch_mirror_up Health over one IP family: 1 up, 0.5 degraded, 0 down; absent until swept.".into(),
