@@ -91,6 +91,9 @@ pub fn load_records(config: &Config) -> Records {
         Loaded::Fresh => Records::default(),
         Loaded::Restored(records) => {
             tracing::info!(path = %path.display(), mirrors = records.mirrors.len(), "state restored");
+            // Reading it parsed every value into temporaries freed between the records
+            // that stay: give those pages back before the daemon settles in.
+            crate::memory::release_free_memory();
             records
         }
         Loaded::SetAside { moved_to, reason } => {
