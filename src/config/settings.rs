@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
+use url::Url;
 
 use super::counts::COUNTS;
 use super::diag::FileDiag;
@@ -175,6 +176,9 @@ pub struct ServeSettings {
     pub subnets_refresh: Duration,
     pub geoip_country_db: Option<PathBuf>,
     pub geoip_asn_db: Option<PathBuf>,
+    /// A dashboard the status pages link each mirror to (`{mirror}` in it is replaced by
+    /// the mirror's name); an http(s) URL.
+    pub dashboard_url: Option<Url>,
 }
 
 impl Default for ServeSettings {
@@ -195,6 +199,7 @@ impl Default for ServeSettings {
             subnets_refresh: Duration::from_secs(3600),
             geoip_country_db: None,
             geoip_asn_db: None,
+            dashboard_url: None,
         }
     }
 }
@@ -303,6 +308,14 @@ impl Settings {
         }
         if p.protocols.is_empty() {
             diag.error("probe.protocols", "must name at least one of http, https");
+        }
+        if let Some(url) = &self.serve.dashboard_url {
+            if !matches!(url.scheme(), "http" | "https") {
+                diag.error(
+                    "serve.dashboard_url",
+                    format!("{url} is not an http(s) URL"),
+                );
+            }
         }
         let vantage = &self.metrics.vantage;
         if !vantage

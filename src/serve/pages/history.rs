@@ -1,0 +1,199 @@
+//! The little history the status pages draw: per mirror its lag after each sweep and its
+//! last state changes, and the latest upstream changes with how far each has spread. A
+//! snapshot only knows the present, so [`History::record`] is fed every published snapshot
+//! and keeps what the charts need, bounded: [`LAG_SAMPLES`] samples and [`STATE_CHANGES`]
+//! changes per mirror, [`UPSTREAM_CHANGES`] upstream changes of [`SPREAD_POINTS`] points each.
+//! It is saved beside the state file (see [`super::recorder`]) so a restart keeps the charts.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::freshness::Verdict;
+use crate::health::State;
+use crate::state::{MirrorSnapshot, Snapshot};
+
+/// Lag samples kept per mirror: one per sweep (two hours at a 60 s interval).
+pub const LAG_SAMPLES: usize = 120;
+/// State changes kept per mirror.
+pub const STATE_CHANGES: usize = 20;
+/// Upstream changes kept, newest last.
+pub const UPSTREAM_CHANGES: usize = 8;
+/// Points of spread kept per upstream change.
+pub const SPREAD_POINTS: usize = 60;
+/// The spread of the changes kept is measured at most this often, seconds.
+const SPREAD_EVERY: i64 = 10;
+
+/// Everything the charts need. The serde form is the history file's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct History {
+    pub mirrors: BTreeMap<String, MirrorHistory>,
+    /// The latest upstream changes, oldest first.
+    pub changes: VecDeque<UpstreamChange>,
+    /// The current upstream sha256 of each repository directory: a different one is a change.
+    pub upstream: BTreeMap<String, String>,
+    /// When the spread was last measured.
+    pub spread_at: i64,
+}
+
+/// One mirror's past.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MirrorHistory {
+    /// After each sweep: when, and the largest lag of any repo in seconds (0: everything
+    /// current), or `None` when no family answered. Oldest first.
+    pub lag: VecDeque<LagSample>,
+    /// Changes of the mirror's overall state, oldest first.
+    pub states: VecDeque<StateChange>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LagSample {
+    pub at: i64,
+    pub lag: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StateChange {
+    pub at: i64,
+    pub from: State,
+    pub to: State,
+}
+
+/// A new upstream version of one repository directory, and its spread over time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpstreamChange {
+    /// `9.8/BaseOS/x86_64/os/`
+    pub dir: String,
+    pub version: String,
+    pub repo: String,
+    pub arch: String,
+    pub sha256: String,
+    /// When upstream started serving it.
+    pub at: i64,
+    /// (when, share of the mirrors with a verdict for it that are current), oldest first.
+    pub spread: VecDeque<(i64, f64)>,
+}
+
+impl UpstreamChange {
+    /// The latest share of mirrors current, if measured.
+    pub fn share(&self) -> Option<f64> {
+        self.spread.back().map(|(_, share)| *share)
+    }
+}
+
+fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, bound: usize) {
+    queue.push_back(item);
+    while queue.len() > bound {
+        queue.pop_front();
+    }
+}
+
+/// The newest sweep of any family of `mirror`.
+fn last_sweep(mirror: &MirrorSnapshot) -> Option<i64> {
+    mirror.families.iter().filter_map(|f| f.last_sweep).max()
+}
+
+/// The largest lag of any repo over the families that answered (0: all current); `None`
+/// when none did.
+pub fn lag_of(mirror: &MirrorSnapshot) -> Option<u64> {
+    mirror
+        .families
+        .iter()
+        .filter(|f| matches!(f.state, State::Up | State::Degraded))
+        .map(|f| f.max_lag().unwrap_or(0))
+        .max()
+}
+
+impl History {
+    /// Folds in one published snapshot.
+    pub fn record(&mut self, snapshot: &Snapshot) {
+        let now = snapshot.generated_at;
+        for mirror in &snapshot.mirrors {
+            let past = self.mirrors.entry(mirror.name.clone()).or_default();
+            if let Some(swept) = last_sweep(mirror) {
+                if past.lag.back().is_none_or(|s| s.at < swept) {
+                    let sample = LagSample {
+                        at: swept,
+                        lag: lag_of(mirror),
+                    };
+                    push_bounded(&mut past.lag, sample, LAG_SAMPLES);
+                }
+            }
+            let last = past.states.back().map_or(State::Unknown, |c| c.to);
+            if mirror.state != last {
+                let change = StateChange {
+                    at: now,
+                    from: last,
+                    to: mirror.state,
+                };
+                push_bounded(&mut past.states, change, STATE_CHANGES);
+            }
+        }
+        // Mirrors removed from the configuration take their history with them.
+        let configured = &snapshot.config.mirrors;
+        self.mirrors
+            .retain(|name, _| configured.iter().any(|m| &m.name == name));
+
+        let mut changed = false;
+        for target in &snapshot.upstream {
+            let Some(current) = &target.current else {
+                continue;
+            };
+            let seen = self.upstream.get(&target.dir);
+            if seen.is_some_and(|sha| *sha != current.sha256) {
+                let change = UpstreamChange {
+                    dir: target.dir.clone(),
+                    version: target.version.clone(),
+                    repo: target.repo.clone(),
+                    arch: target.arch.clone(),
+                    sha256: current.sha256.clone(),
+                    at: current.first_seen,
+                    spread: VecDeque::new(),
+                };
+                push_bounded(&mut self.changes, change, UPSTREAM_CHANGES);
+                changed = true;
+            }
+            if seen != Some(&current.sha256) {
+                self.upstream
+                    .insert(target.dir.clone(), current.sha256.clone());
+            }
+        }
+        if changed || now - self.spread_at >= SPREAD_EVERY {
+            self.spread_at = now;
+            for change in &mut self.changes {
+                if let Some(share) = share_current(snapshot, change) {
+                    push_bounded(&mut change.spread, (now, share), SPREAD_POINTS);
+                }
+            }
+        }
+    }
+}
+
+/// The share of the mirrors with a verdict for the change's directory that are current for
+/// it (in any family): `None` when none has a verdict, or when upstream has moved on to
+/// another version since (then the share would measure the newer change).
+fn share_current(snapshot: &Snapshot, change: &UpstreamChange) -> Option<f64> {
+    let target = snapshot.upstream.iter().find(|t| t.dir == change.dir)?;
+    if target.current.as_ref()?.sha256 != change.sha256 {
+        return None;
+    }
+    let (mut judged, mut current) = (0u32, 0u32);
+    for mirror in &snapshot.mirrors {
+        let verdicts: Vec<&Verdict> = mirror
+            .families
+            .iter()
+            .filter_map(|f| f.verdict(&change.version, &change.repo, &change.arch))
+            .collect();
+        if verdicts.is_empty() || verdicts.iter().all(|v| matches!(v, Verdict::Missing)) {
+            continue;
+        }
+        judged += 1;
+        if verdicts.iter().any(|v| matches!(v, Verdict::Current)) {
+            current += 1;
+        }
+    }
+    (judged > 0).then(|| f64::from(current) / f64::from(judged))
+}
