@@ -2,8 +2,11 @@
 //! latencies and shares. Pure functions; `now` comes from the snapshot.
 
 /// A duration in seconds, in its two largest units: `45 s`, `12 min 5 s`, `3 h 12 min`,
-/// `4 d 2 h`.
+/// `4 d 2 h`; whole years past two years.
 pub fn duration(seconds: u64) -> String {
+    if seconds >= 2 * 365 * 86_400 {
+        return format!("{} y", seconds / (365 * 86_400));
+    }
     let (d, h, m, s) = (
         seconds / 86_400,
         seconds / 3600 % 24,
@@ -112,6 +115,7 @@ mod tests {
         assert_eq!(duration(7200), "2 h");
         assert_eq!(duration(4 * 86_400 + 2 * 3600 + 1), "4 d 2 h");
         assert_eq!(duration(86_400 + 59), "1 d");
+        assert_eq!(duration(3 * 365 * 86_400 + 5), "3 y");
         assert_eq!(ago(100, 160), "1 min ago");
         assert_eq!(ago(163, 160), "in 3 s");
         assert_eq!(expiry(100, 160), "expired 1 min ago");

@@ -21,8 +21,8 @@ pub(super) fn render(snapshot: &Snapshot, history: &History, query: &TableQuery)
         section.summary {
             (families(snapshot))
             (upstream(snapshot))
+            (changes(snapshot, history))
         }
-        (changes(snapshot, history))
         section #mirrors {
             h2 { "Mirrors" }
             (table::filters(snapshot, query))
@@ -59,7 +59,7 @@ fn families(snapshot: &Snapshot) -> Markup {
                     }
                 }
             }
-            p.hint { "A family a mirror has no address in is absent, not down. The links filter the table by the mirror's overall state." }
+            p.hint { "A family without an address is absent, not down." br; "The links filter by overall state." }
         }
     }
 }
@@ -94,7 +94,13 @@ fn upstream(snapshot: &Snapshot) -> Markup {
                     }
                 }
             }
+            @let newest = repos.values().filter_map(|(at, _, _)| *at).max();
+            @if let Some(at) = newest {
+                p { "Last change " time datetime=(format::iso(at)) title=(format::utc(at)) { (format::ago(at, now)) } "." }
+            }
             @if !repos.is_empty() {
+                details {
+                summary { "When each of the " (repos.len()) " repositories last changed" }
                 table.upstream {
                     thead { tr { th { "version" } th { "repo" } th { "last changed" } th { "arches" } } }
                     tbody {
@@ -108,6 +114,7 @@ fn upstream(snapshot: &Snapshot) -> Markup {
                         }
                     }
                 }
+                }
             }
         }
     }
@@ -118,17 +125,17 @@ fn upstream(snapshot: &Snapshot) -> Markup {
 fn changes(snapshot: &Snapshot, history: &History) -> Markup {
     let now = snapshot.generated_at;
     html! {
-        section.changes {
+        div.card.changes {
             h2 { "Latest upstream changes" }
             @if history.changes.is_empty() {
-                p.hint { "No upstream change seen since this daemon's history began; each new version of a repository appears here with how far it has spread." }
+                p.hint { "None seen since the history began. Each new version of a" br; "repository appears here with how far it has spread." }
             } @else {
                 table.changes {
                     thead { tr { th { "repository" } th { "changed" } th { "mirrors current" } th { "spread since" } } }
                     tbody {
                         @for change in history.changes.iter().rev() {
                             tr {
-                                td { code { (change.dir) } br; small title=(change.sha256) { "sha256 " (change.sha256.get(..12).unwrap_or(&change.sha256)) } }
+                                td { code title=(change.sha256) { (change.dir) } }
                                 td { time datetime=(format::iso(change.at)) title=(format::utc(change.at)) { (format::ago(change.at, now)) } }
                                 td { @match change.share() { Some(s) => { (format::percent(s)) } None => { "—" } } }
                                 td { (svg::spread_chart(change.at, &change.spread, now)) }

@@ -35,25 +35,24 @@ pub fn lag_sparkline(samples: &VecDeque<LagSample>, size: (f64, f64)) -> Markup 
         }
     };
     let y = |lag: u64| 1.0 + (h - 2.0) * (1.0 - (lag as f64 / top).min(1.0));
-    let mut lines: Vec<String> = Vec::new();
+    // Runs of sweeps: a gap (no family answered) ends one. Each run is drawn as a polyline.
+    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
     let mut gaps = String::new();
-    let mut line = String::new();
     for (i, sample) in samples.iter().enumerate() {
-        match sample.lag {
-            Some(lag) => {
-                let _ = write!(line, "{:.1},{:.1} ", x(i), y(lag));
-            }
-            None => {
-                if !line.is_empty() {
-                    lines.push(std::mem::take(&mut line));
-                }
+        match (sample.lag, runs.last_mut()) {
+            (Some(lag), Some(run)) => run.push((x(i), y(lag))),
+            (Some(_), None) => {}
+            (None, _) => {
+                runs.push(Vec::new());
                 let _ = write!(gaps, "M{:.1} {:.1}h2 ", x(i) - 1.0, h - 1.0);
             }
         }
     }
-    if !line.is_empty() {
-        lines.push(line);
-    }
+    let lines: Vec<String> = runs
+        .iter()
+        .filter(|run| !run.is_empty())
+        .map(|run| polyline_points(run))
+        .collect();
     let worst = samples.iter().filter_map(|s| s.lag).max();
     let label = match (n, worst) {
         (0, _) => "no sweeps recorded yet".to_string(),
@@ -66,7 +65,7 @@ pub fn lag_sparkline(samples: &VecDeque<LagSample>, size: (f64, f64)) -> Markup 
             title { (label) }
             line.base x1="0" y1={(h - 0.5)} x2=(w) y2={(h - 0.5)} {}
             @for points in &lines {
-                polyline points=(points.trim_end()) {}
+                polyline points=(points) {}
             }
             @if !gaps.is_empty() {
                 path.gap d=(gaps.trim_end()) {}
@@ -75,10 +74,24 @@ pub fn lag_sparkline(samples: &VecDeque<LagSample>, size: (f64, f64)) -> Markup 
     }
 }
 
+/// The `points` of a polyline through `run`, leaving out the points inside a level stretch
+/// (most sweeps of a healthy mirror lie on one line: 120 points would be drawn for two).
+fn polyline_points(run: &[(f64, f64)]) -> String {
+    let mut out = String::new();
+    for (i, (px, py)) in run.iter().enumerate() {
+        let level = |j: Option<usize>| j.and_then(|j| run.get(j)).is_some_and(|(_, qy)| qy == py);
+        if level(i.checked_sub(1)) && level(Some(i + 1)) {
+            continue;
+        }
+        let _ = write!(out, "{px:.1},{py:.1} ");
+    }
+    out.trim_end().to_string()
+}
+
 /// A spread chart: the share of mirrors current for one upstream change over the time since
 /// it appeared, from 0 to 100%.
 pub fn spread_chart(at: i64, spread: &VecDeque<(i64, f64)>, now: i64) -> Markup {
-    let (w, h) = (240.0, 48.0);
+    let (w, h) = (160.0, 28.0);
     let span = spread
         .back()
         .map_or(now, |(t, _)| *t)
@@ -140,7 +153,7 @@ mod tests {
     fn spread_is_scaled_to_the_share() {
         let spread: VecDeque<(i64, f64)> = [(100, 0.0), (160, 1.0)].into_iter().collect();
         let svg = spread_chart(100, &spread, 160).into_string();
-        assert!(svg.contains("points=\"1.0,47.0 239.0,1.0\""), "{svg}");
+        assert!(svg.contains("points=\"1.0,27.0 159.0,1.0\""), "{svg}");
         assert!(svg.contains("100% of mirrors current after 1 min"), "{svg}");
     }
 }

@@ -91,6 +91,7 @@ impl<'a> Row<'a> {
         }
         let (a, b) = (self.mirror, other.mirror);
         match key {
+            "name" => a.name.cmp(&b.name),
             "sponsor" => a.sponsor.cmp(&b.sponsor),
             "country" => a.country.cmp(&b.country),
             "state" => state_rank(self.state).cmp(&state_rank(other.state)),

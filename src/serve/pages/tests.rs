@@ -212,6 +212,9 @@ fn the_table_sorts_and_filters_on_the_server() {
         names(query("name", "", "de")),
         ["m0.example.org", "m3.example.org"]
     );
+    let mut reversed = by_name.clone();
+    reversed.reverse();
+    assert_eq!(names(query("-name", "", "")), reversed);
     // An unknown key sorts by name rather than failing.
     assert_eq!(names(query("bogus", "", "")), by_name);
 }
