@@ -64,12 +64,14 @@ fn families(snapshot: &Snapshot) -> Markup {
     }
 }
 
-/// Whether the upstream answers, and when each (version, repo) last changed (the newest of
-/// its arches).
+/// One (version, repo) upstream: when it last changed (the newest of its arches), whether
+/// every arch answered, and the arches.
+type UpstreamRepo<'a> = (Option<i64>, bool, Vec<&'a str>);
+
+/// Whether the upstream answers, and when each (version, repo) last changed.
 fn upstream(snapshot: &Snapshot) -> Markup {
     let now = snapshot.generated_at;
-    // (version, repo) → (last change, every arch answered, arches)
-    let mut repos: BTreeMap<(&str, &str), (Option<i64>, bool, Vec<&str>)> = BTreeMap::new();
+    let mut repos: BTreeMap<(&str, &str), UpstreamRepo<'_>> = BTreeMap::new();
     for t in &snapshot.upstream {
         let entry = repos
             .entry((t.version.as_str(), t.repo.as_str()))
