@@ -23,6 +23,8 @@ pub const UPSTREAM_CHANGES: usize = 8;
 pub const SPREAD_POINTS: usize = 60;
 /// The spread of the changes kept is measured at most this often, seconds.
 const SPREAD_EVERY: i64 = 10;
+/// New versions of a repository's arches seen this close together are one change, seconds.
+const SAME_CHANGE: u64 = 600;
 
 /// Everything the charts need. The serde form is the history file's.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -61,24 +63,24 @@ pub struct StateChange {
     pub to: State,
 }
 
-/// A new upstream version of one repository directory, and its spread over time.
+/// A new upstream version of one repository (its arches published together), and its
+/// spread over time.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UpstreamChange {
-    /// `9.8/BaseOS/x86_64/os/`
-    pub dir: String,
     pub version: String,
     pub repo: String,
-    pub arch: String,
-    pub sha256: String,
+    /// (arch, sha256 of its new repomd.xml), in the order upstream showed them.
+    pub arches: Vec<(String, String)>,
     /// When upstream started serving it.
     pub at: i64,
-    /// (when, share of the mirrors with a verdict for it that are current), oldest first.
+    /// (when, share of the (mirror, arch) copies with a verdict that are current), oldest
+    /// first.
     pub spread: VecDeque<(i64, f64)>,
 }
 
 impl UpstreamChange {
-    /// The latest share of mirrors current, if measured.
+    /// The latest share of copies current, if measured.
     pub fn share(&self) -> Option<f64> {
         self.spread.back().map(|(_, share)| *share)
     }
@@ -144,16 +146,27 @@ impl History {
             };
             let seen = self.upstream.get(&target.dir);
             if seen.is_some_and(|sha| *sha != current.sha256) {
-                let change = UpstreamChange {
-                    dir: target.dir.clone(),
-                    version: target.version.clone(),
-                    repo: target.repo.clone(),
-                    arch: target.arch.clone(),
-                    sha256: current.sha256.clone(),
-                    at: current.first_seen,
-                    spread: VecDeque::new(),
-                };
-                push_bounded(&mut self.changes, change, UPSTREAM_CHANGES);
+                let arch = (target.arch.clone(), current.sha256.clone());
+                // The arches of one repository published together make one change.
+                let same = self.changes.iter_mut().rev().find(|c| {
+                    c.version == target.version
+                        && c.repo == target.repo
+                        && c.at.abs_diff(current.first_seen) <= SAME_CHANGE
+                        && c.arches.iter().all(|(a, _)| *a != target.arch)
+                });
+                match same {
+                    Some(change) => change.arches.push(arch),
+                    None => {
+                        let change = UpstreamChange {
+                            version: target.version.clone(),
+                            repo: target.repo.clone(),
+                            arches: vec![arch],
+                            at: current.first_seen,
+                            spread: VecDeque::new(),
+                        };
+                        push_bounded(&mut self.changes, change, UPSTREAM_CHANGES);
+                    }
+                }
                 changed = true;
             }
             if seen != Some(&current.sha256) {
@@ -172,27 +185,38 @@ impl History {
     }
 }
 
-/// The share of the mirrors with a verdict for the change's directory that are current for
-/// it (in any family): `None` when none has a verdict, or when upstream has moved on to
-/// another version since (then the share would measure the newer change).
+/// The share of the (mirror, arch) copies of the change with a verdict (other than missing)
+/// that are current in some family: `None` when none has one. Arches upstream has moved on
+/// from since are left out (their share would measure the newer change).
 fn share_current(snapshot: &Snapshot, change: &UpstreamChange) -> Option<f64> {
-    let target = snapshot.upstream.iter().find(|t| t.dir == change.dir)?;
-    if target.current.as_ref()?.sha256 != change.sha256 {
-        return None;
-    }
+    let live: Vec<&str> = change
+        .arches
+        .iter()
+        .filter(|(arch, sha)| {
+            snapshot.upstream.iter().any(|t| {
+                t.version == change.version
+                    && t.repo == change.repo
+                    && t.arch == *arch
+                    && t.current.as_ref().is_some_and(|c| c.sha256 == *sha)
+            })
+        })
+        .map(|(arch, _)| arch.as_str())
+        .collect();
     let (mut judged, mut current) = (0u32, 0u32);
     for mirror in &snapshot.mirrors {
-        let verdicts: Vec<&Verdict> = mirror
-            .families
-            .iter()
-            .filter_map(|f| f.verdict(&change.version, &change.repo, &change.arch))
-            .collect();
-        if verdicts.is_empty() || verdicts.iter().all(|v| matches!(v, Verdict::Missing)) {
-            continue;
-        }
-        judged += 1;
-        if verdicts.iter().any(|v| matches!(v, Verdict::Current)) {
-            current += 1;
+        for arch in &live {
+            let verdicts: Vec<&Verdict> = mirror
+                .families
+                .iter()
+                .filter_map(|f| f.verdict(&change.version, &change.repo, arch))
+                .collect();
+            if verdicts.iter().all(|v| matches!(v, Verdict::Missing)) {
+                continue;
+            }
+            judged += 1;
+            if verdicts.iter().any(|v| matches!(v, Verdict::Current)) {
+                current += 1;
+            }
         }
     }
     (judged > 0).then(|| f64::from(current) / f64::from(judged))

@@ -133,11 +133,15 @@ fn changes(snapshot: &Snapshot, history: &History) -> Markup {
                 p.hint { "None seen since the history began. Each new version of a" br; "repository appears here with how far it has spread." }
             } @else {
                 table.changes {
-                    thead { tr { th { "repository" } th { "changed" } th { "mirrors current" } th { "spread since" } } }
+                    thead { tr { th { "repository" } th { "changed" } th { "copies current" } th { "spread since" } } }
                     tbody {
                         @for change in history.changes.iter().rev() {
                             tr {
-                                td { code title=(change.sha256) { (change.dir) } }
+                                td {
+                                    (change.version) " " b { (change.repo) }
+                                    br;
+                                    small { @for (i, (arch, _)) in change.arches.iter().enumerate() { @if i > 0 { " " } (arch) } }
+                                }
                                 td { time datetime=(format::iso(change.at)) title=(format::utc(change.at)) { (format::ago(change.at, now)) } }
                                 td { @match change.share() { Some(s) => { (format::percent(s)) } None => { "—" } } }
                                 td { (svg::spread_chart(change.at, &change.spread, now)) }

@@ -269,7 +269,11 @@ fn history_is_bounded_and_sees_upstream_changes() {
     );
     assert_eq!(history.changes.len(), 1, "{:?}", history.changes);
     let change = &history.changes[0];
-    assert_eq!(change.dir, "9.8/repo0/x86_64/os/");
+    assert_eq!(
+        (change.version.as_str(), change.repo.as_str()),
+        ("9.8", "repo0")
+    );
+    assert_eq!(change.arches, [("x86_64".to_string(), "cd".repeat(32))]);
     // Neither mirror is current for the new version: m0's verdicts were made for the old.
     assert!(change.share().is_some());
     assert_eq!(
@@ -316,4 +320,21 @@ fn page_render_time_for_an_almalinux_sized_network() {
         html.len(),
         each.as_secs_f64() * 1000.0
     );
+}
+
+#[test]
+fn a_bad_history_file_starts_an_empty_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = super::recorder::path_beside(&dir.path().join("state.json"));
+    assert_eq!(path, dir.path().join("state.history.json"));
+    assert!(super::recorder::load(&path, NOW).mirrors.is_empty());
+    std::fs::write(&path, "{not json").unwrap();
+    assert!(super::recorder::load(&path, NOW).mirrors.is_empty());
+    assert!(!path.exists(), "set aside");
+    // A saved history comes back.
+    let mut history = History::default();
+    history.record(&snapshot(config(2, 1)));
+    crate::persist::save_atomic(&path, &history).unwrap();
+    let back = super::recorder::load(&path, NOW);
+    assert_eq!(back.mirrors.len(), 2);
 }
