@@ -137,10 +137,13 @@ fn changes(snapshot: &Snapshot, history: &History) -> Markup {
                     tbody {
                         @for change in history.changes.iter().rev() {
                             tr {
+                                @let arches: Vec<&str> = change.arches.iter().map(|(a, _)| a.as_str()).collect();
                                 td {
-                                    (change.version) " " b { (change.repo) }
-                                    br;
-                                    small { @for (i, (arch, _)) in change.arches.iter().enumerate() { @if i > 0 { " " } (arch) } }
+                                    (change.version) " " b { (change.repo) } " "
+                                    @match arches.as_slice() {
+                                        [one] => { small { (one) } }
+                                        _ => { small title=(arches.join(" ")) { (arches.len()) " arches" } }
+                                    }
                                 }
                                 td { time datetime=(format::iso(change.at)) title=(format::utc(change.at)) { (format::ago(change.at, now)) } }
                                 td { @match change.share() { Some(s) => { (format::percent(s)) } None => { "—" } } }
