@@ -87,7 +87,7 @@ fn upstream(snapshot: &Snapshot) -> Markup {
             @if snapshot.upstream.is_empty() {
                 p { "Not polled yet." }
             } @else if snapshot.upstream_up() {
-                p { span.state.up { "reachable" } ": every repository answered its last poll." }
+                p { span.state.up { "reachable" } ": all repositories answered." }
             } @else {
                 p { span.state.down { "not reachable" } ": " (failing.len()) " of " (snapshot.upstream.len()) " repository directories failed their last poll." }
                 ul {
@@ -102,7 +102,7 @@ fn upstream(snapshot: &Snapshot) -> Markup {
             }
             @if !repos.is_empty() {
                 details {
-                summary { "When each of the " (repos.len()) " repositories last changed" }
+                summary { "Each repository's last change (" (repos.len()) ")" }
                 table.upstream {
                     thead { tr { th { "version" } th { "repo" } th { "last changed" } th { "arches" } } }
                     tbody {

@@ -91,7 +91,7 @@ fn polyline_points(run: &[(f64, f64)]) -> String {
 /// A spread chart: the share of mirrors current for one upstream change over the time since
 /// it appeared, from 0 to 100%.
 pub fn spread_chart(at: i64, spread: &VecDeque<(i64, f64)>, now: i64) -> Markup {
-    let (w, h) = (160.0, 24.0);
+    let (w, h) = (120.0, 24.0);
     let span = spread
         .back()
         .map_or(now, |(t, _)| *t)
@@ -153,7 +153,7 @@ mod tests {
     fn spread_is_scaled_to_the_share() {
         let spread: VecDeque<(i64, f64)> = [(100, 0.0), (160, 1.0)].into_iter().collect();
         let svg = spread_chart(100, &spread, 160).into_string();
-        assert!(svg.contains("points=\"1.0,23.0 159.0,1.0\""), "{svg}");
+        assert!(svg.contains("points=\"1.0,23.0 119.0,1.0\""), "{svg}");
         assert!(svg.contains("100% of mirrors current after 1 min"), "{svg}");
     }
 }
