@@ -135,9 +135,14 @@ impl History {
             }
         }
         // Mirrors removed from the configuration take their history with them.
-        let configured = &snapshot.config.mirrors;
+        let configured: std::collections::HashSet<&str> = snapshot
+            .config
+            .mirrors
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
         self.mirrors
-            .retain(|name, _| configured.iter().any(|m| &m.name == name));
+            .retain(|name, _| configured.contains(name.as_str()));
 
         let mut changed = false;
         for target in &snapshot.upstream {

@@ -309,7 +309,7 @@ pub(super) fn sponsor(mirror: &Mirror) -> Markup {
     }
 }
 
-/// The first family that is not up with a failure, as `ipv4: reason — detail`.
+/// The first family that is not up and has a failure: what the "reason" column shows.
 pub(super) fn reason(snap: &MirrorSnapshot) -> Option<(IpFamily, &FamilySnapshot)> {
     snap.families
         .iter()
