@@ -191,10 +191,16 @@ def main():
         with open(os.path.join(w, "metrics-times.txt")) as f:
             times = [float(x) * 1000 for x in f.read().split()]
     met_med = statistics.median(times) if times else None
+    page = []
+    if os.path.exists(os.path.join(w, "page-times.txt")):
+        with open(os.path.join(w, "page-times.txt")) as f:
+            page = [(int(a), float(b) * 1000) for a, b in (l.split() for l in f if l.strip())]
     render_lines = []
     if os.path.exists(os.path.join(w, "render-test.txt")):
         with open(os.path.join(w, "render-test.txt")) as f:
             render_lines = [l.strip() for l in f if "per render" in l]
+    page_render = [l for l in render_lines if l.startswith("overview")]
+    render_lines = [l for l in render_lines if not l.startswith("overview")]
 
     # --- bytes --------------------------------------------------------------------------------
     logged = access_log(os.path.join(w, "access.log"), int(r.get("serve60_log_from", 0)),
@@ -357,6 +363,18 @@ def main():
     if render_lines:
         add(f"`cargo test --release --lib render_time -- --ignored --nocapture` (530 mirrors × 2 families × 136 repos, "
             f"in process): " + "; ".join(f"`{l}`" for l in render_lines) + ".")
+    add("")
+
+    add("### `/`, the status page")
+    add("")
+    if page:
+        add(f"`curl --compressed` of `/` from the same `serve` ({mirrors} mirrors, idle): median "
+            f"{fmt(statistics.median(t for _, t in page), 1)} ms, slowest {fmt(max(t for _, t in page), 1)} ms "
+            f"over {len(page)} requests; {fmt(statistics.median(b for b, _ in page) / 1024, 0)} KiB transferred "
+            f"(gzip), {fmt(num(r, 'page_bytes', 0) / 1024, 0)} KiB uncompressed.")
+    if page_render:
+        add("`cargo test --release --lib render_time -- --ignored --nocapture` (530 mirrors × 136 "
+            "repos and a full history, in process): " + "; ".join(f"`{l}`" for l in page_render) + ".")
     add("")
 
     add("### Bytes on the wire per mirror")

@@ -14,7 +14,7 @@
 #   BENCH_SECONDS   length of each wrk run                             (20)
 #   BENCH_WINDOW    the 60 s-interval daemon is watched this long      (120)
 #   BENCH_RSS_CAP_MB  a daemon whose RSS passes this is stopped         (6144)
-#   BENCH_SKIP_RENDER_TEST=1  skip `cargo test --release --lib render_time`
+#   BENCH_SKIP_RENDER_TEST=1  skip `cargo test --release --lib render_time` (/metrics and /)
 #   BENCH_NO_REPORT=1         leave BENCHMARKS.md alone (results stay in BENCH_DIR)
 set -euo pipefail
 
@@ -274,6 +274,13 @@ for _ in $(seq 20); do
 done >"$W/metrics-times.txt"
 rec metrics_bytes "$(stat -c %s "$W/metrics.txt")"
 rec metrics_series "$(grep -vc '^#' "$W/metrics.txt" || true)"
+# The status page /: one warm-up, then 20 timed requests with gzip, one after another
+# (bytes on the wire, seconds), and its size uncompressed.
+curl -s -o "$W/page.html" "$SERVE_URL/"
+for _ in $(seq 20); do
+    curl -s --compressed -o /dev/null -w '%{size_download} %{time_total}\n' "$SERVE_URL/"
+done >"$W/page-times.txt"
+rec page_bytes "$(stat -c %s "$W/page.html")"
 rec serve1h_rss_kb "$(kb $SERVE_PID VmRSS)"
 stop_serve
 

@@ -271,6 +271,9 @@ pub async fn run(
     });
     let engine_stop = CancellationToken::new();
     let writer_task = tokio::spawn(writer_loop(writer, events_rx, snap_tx, engine_stop.clone()));
+    // The status pages' history, recorded from every snapshot and saved beside the state.
+    let (history, history_task) =
+        crate::serve::pages::recorder::spawn(&config, snap_rx.clone(), now, engine_stop.clone());
     let scheduler_task = tokio::spawn(scheduler::run(
         config_rx,
         events_tx.clone(),
@@ -313,7 +316,7 @@ pub async fn run(
         }
     });
     drop(events_tx);
-    let state = crate::serve::AppState::new(snap_rx, geoip);
+    let state = crate::serve::AppState::new(snap_rx, geoip).with_history(history);
     let limits = crate::serve::listener::Limits::new(&config.serve, connection_cap(&config));
     let http = (*state.http).clone();
     let app = crate::serve::router(state);
@@ -337,6 +340,7 @@ pub async fn run(
     let _ = scheduler_task.await;
     let _ = subnets_task.await;
     let _ = writer_task.await;
+    let _ = history_task.await;
     tracing::info!("shut down");
     Ok(())
 }

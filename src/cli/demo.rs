@@ -226,6 +226,7 @@ async fn run_demo(options: SimOptions, shutdown: CancellationToken) -> Result<()
     println!("mirrorwatch demo: the daemon watches a simulated mirror network; nothing leaves this machine.");
     print!("{}", sim.describe());
     println!("Open:");
+    println!("  status page  {base}/");
     println!("  metrics      {base}/metrics");
     if let Some((list, metalink)) = examples {
         println!("  mirror list  {base}{list}");

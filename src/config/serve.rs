@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
+use url::Url;
 
 use super::diag::FileDiag;
 use super::settings::duration;
@@ -44,6 +45,9 @@ pub struct ServeSettings {
     pub subnets_refresh: Duration,
     pub geoip_country_db: Option<PathBuf>,
     pub geoip_asn_db: Option<PathBuf>,
+    /// A dashboard the status pages link each mirror to (`{mirror}` in it is replaced by
+    /// the mirror's name); an http(s) URL.
+    pub dashboard_url: Option<Url>,
     /// A request head must be complete this long after a new connection is accepted, or
     /// after its first byte arrived on a kept-alive connection.
     #[serde(deserialize_with = "duration")]
@@ -84,6 +88,7 @@ impl Default for ServeSettings {
             subnets_refresh: Duration::from_secs(3600),
             geoip_country_db: None,
             geoip_asn_db: None,
+            dashboard_url: None,
             // dnf sends its whole request at once: seconds are generous even over a slow
             // link, and a client holding a connection with half a header is cut off soon.
             header_read_timeout: Duration::from_secs(10),

@@ -259,6 +259,14 @@ impl Settings {
         if p.protocols.is_empty() {
             diag.error("probe.protocols", "must name at least one of http, https");
         }
+        if let Some(url) = &self.serve.dashboard_url {
+            if !matches!(url.scheme(), "http" | "https") {
+                diag.error(
+                    "serve.dashboard_url",
+                    format!("{url} is not an http(s) URL"),
+                );
+            }
+        }
         let vantage = &self.metrics.vantage;
         if !vantage
             .chars()

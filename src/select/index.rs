@@ -14,7 +14,8 @@ use std::sync::{Arc, PoisonError, RwLock, Weak};
 
 use ipnet::IpNet;
 
-use super::{acceptable_family, content_lag, order, protocol_for, Want};
+use super::checks::{acceptable_family, content_lag, protocol_for};
+use super::{order, Want};
 use crate::config::geo::{continent_of, Continent};
 use crate::config::{Arch, IpFamily, Protocol, Subnets};
 use crate::state::Snapshot;
@@ -72,7 +73,7 @@ impl Index {
             .mirrors
             .iter()
             .enumerate()
-            .filter(|(_, m)| m.enabled)
+            .filter(|(_, m)| super::checks::enabled(m))
             .map(|(i, m)| (m.name.as_str(), i))
             .collect();
         let configured = snapshot

@@ -3,9 +3,10 @@
 //! with the snapshot they already hold and the tests call it with hand-built ones.
 //!
 //! # Who is listed
-//! A mirror qualifies for a [`Want`] when all of these hold:
+//! A mirror qualifies for a [`Want`] when all of these hold (each rule is one function of
+//! [`checks`], which the status page's checklist evaluates too):
 //! - it is enabled in the snapshot's configuration;
-//! - its [`FamilySnapshot`] for the client's family exists (an IPv4-mapped IPv6 address counts
+//! - its `FamilySnapshot` for the client's family exists (an IPv4-mapped IPv6 address counts
 //!   as IPv4) and is `Up` or `Degraded` (`Degraded` only means that *some* files failed, often
 //!   404s for an arch the mirror lacks; the exact file's verdict below is what counts);
 //! - the wanted protocol (or, with none wanted, https and else http) answered in the last
@@ -53,10 +54,9 @@ use url::Url;
 
 use crate::config::geo::continent_of;
 use crate::config::{Arch, Config, Mirror, Protocol, Repo, Version};
-use crate::freshness::Verdict;
-use crate::health::State;
-use crate::state::{FamilySnapshot, Snapshot};
+use crate::state::Snapshot;
 
+pub mod checks;
 mod client;
 mod index;
 mod order;
@@ -265,69 +265,4 @@ pub fn write_url(
             }
         }
     }
-}
-
-/// Whether a family in `state` may be offered. `Degraded` is accepted because it means only
-/// that *some* files failed in recent sweeps — most often a 404 for an arch the mirror does
-/// not carry, which would otherwise hide it for good — while the verdict for the exact file
-/// asked for, checked separately, is the evidence that matters. `Unknown` (never swept) and
-/// `Down` are not: their verdicts may be left over from older sweeps.
-fn acceptable_family(state: State) -> bool {
-    matches!(state, State::Up | State::Degraded)
-}
-
-/// Whether a verdict lets a copy be offered, and its lag: `Some(0)` for a current copy, the
-/// lag (at least 1 s, so that 0 always means current) for one behind by at most `max_lag`.
-fn acceptable(verdict: &Verdict, max_lag: u64) -> Option<u64> {
-    match verdict {
-        Verdict::Current => Some(0),
-        // An estimated copy's hash is one upstream never showed: no alternate of a metalink
-        // can match it, so it is never offered (neither in a mirror list nor a metalink).
-        Verdict::Behind {
-            estimated: true, ..
-        } => None,
-        Verdict::Behind { lag_seconds, .. } => {
-            (*lag_seconds <= max_lag).then(|| (*lag_seconds).max(1))
-        }
-        // A hash never seen upstream cannot be vouched for: a metalink client would reject it.
-        Verdict::Unknown { .. }
-        | Verdict::Missing
-        | Verdict::Incomplete { .. }
-        | Verdict::Error { .. } => None,
-    }
-}
-
-/// The content rule of the module docs for one family: `None` when the copy does not
-/// qualify, else its lag as [`acceptable`] gives it (without an arch, the largest of the
-/// arches the mirror carries).
-pub(super) fn content_lag(fam: &FamilySnapshot, want: &Want<'_>, max_lag: u64) -> Option<u64> {
-    let (version, repo) = (want.version.name.as_str(), want.repo.name.as_str());
-    if let Some(arch) = want.arch {
-        return acceptable(fam.verdict(version, repo, arch.as_str())?, max_lag);
-    }
-    let mut carried: Option<u64> = None;
-    for verdict in fam.arch_verdicts(version, repo) {
-        // A 404 means the mirror does not carry that arch: it says nothing about the others.
-        if matches!(verdict, Verdict::Missing) {
-            continue;
-        }
-        // One bad arch spoils the `$basearch` answer: a client of that arch would get it.
-        let lag = acceptable(verdict, max_lag)?;
-        carried = Some(carried.map_or(lag, |l| l.max(lag)));
-    }
-    carried
-}
-
-/// The protocol and base URL to offer: the wanted one, or the first of [`PREFERENCE`] that
-/// answered in this family's last sweep and that the mirror has an address for.
-pub(super) fn protocol_for<'a>(
-    mirror: &'a Mirror,
-    fam: &FamilySnapshot,
-    want: &Want<'_>,
-) -> Option<(Protocol, &'a Url)> {
-    PREFERENCE
-        .into_iter()
-        .filter(|p| want.protocol.is_none_or(|w| w == *p))
-        .filter(|p| fam.protocols.get(p).copied().unwrap_or(false))
-        .find_map(|p| Some((p, mirror.base_url(want.version, p)?)))
 }

@@ -9,6 +9,8 @@
 //!   snapshot at least that often).
 //! - `/metrics`, `/healthz`, `/readyz`, anything else, and every error: `no-store`. They
 //!   report the present; an old copy is a wrong answer.
+//! - The status pages set their own: `no-cache` for a page (kept, but asked again each time),
+//!   a year for the compiled-in style sheet and script, whose URLs carry the version.
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue};

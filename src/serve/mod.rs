@@ -23,6 +23,7 @@ pub mod listener;
 pub mod metalink;
 pub mod metrics;
 pub mod mirrorlist;
+pub mod pages;
 mod request;
 
 pub use metrics::HttpStats;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub geoip: Option<Arc<GeoIp>>,
     /// Selection's per-snapshot work, done once per published snapshot.
     pub selection: Arc<IndexCache>,
+    /// What the status pages' charts draw, recorded from every published snapshot.
+    pub history: pages::SharedHistory,
 }
 
 impl AppState {
@@ -45,7 +48,14 @@ impl AppState {
             http: Arc::new(HttpStats::new()),
             geoip,
             selection: Arc::new(IndexCache::default()),
+            history: pages::SharedHistory::default(),
         }
+    }
+
+    /// The same, with the status pages drawing `history`.
+    pub fn with_history(mut self, history: pages::SharedHistory) -> Self {
+        self.history = history;
+        self
     }
 
     /// The latest snapshot. The borrow ends before this returns: no lock outlives it.
@@ -65,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/mirrors", get(api::mirrors))
         .route("/api/v1/mirrors/{name}", get(api::mirror))
         .route("/api/v1/upstream", get(api::upstream))
+        .merge(pages::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -83,6 +94,9 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
         _ if path.starts_with("/mirrorlist/") => "mirrorlist",
         "/metalink" => "metalink",
         _ if path.starts_with("/api/") => "api",
+        "/" => "page",
+        _ if path.starts_with("/mirrors/") => "page",
+        _ if path.starts_with("/static/") => "static",
         _ => "other",
     };
     let started = Instant::now();

@@ -9,6 +9,7 @@
 //! - [`engine`]: [`engine::Engine`] drives the state writer through time with explicit
 //!   `now` values instead of sleeping;
 //! - [`daemon`]: the daemon run in process (`mirrorwatch::run`) on 127.0.0.1;
+//! - [`browser`]: Debian's headless Chromium (the DOM with scripts on and off) and `tidy`;
 //! - [`binary`]: the real `mirrorwatch serve` binary as a child process, its logs, signals
 //!   and `/metrics`;
 //! - [`scraped`]: the configuration of an instance a real Prometheus scrapes;
@@ -17,6 +18,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod browser;
 pub mod daemon;
 pub mod dnf;
 pub mod engine;

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use super::*;
 use crate::config::{Config, IpFamily};
-use crate::state::{MirrorSnapshot, RepoVerdict};
+use crate::freshness::Verdict;
+use crate::health::State;
+use crate::state::{FamilySnapshot, MirrorSnapshot, RepoVerdict};
 
 mod client;
 mod eligibility;

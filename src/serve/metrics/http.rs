@@ -12,13 +12,15 @@ use std::sync::Arc;
 use super::family::Exposition;
 
 /// Endpoint label values: fixed route names, never URLs. Anything else counts as `other`.
-pub const ENDPOINTS: [&str; 7] = [
+pub const ENDPOINTS: [&str; 9] = [
     "metrics",
     "mirrorlist",
     "metalink",
     "api",
     "healthz",
     "readyz",
+    "page",
+    "static",
     "other",
 ];
 
