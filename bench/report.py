@@ -252,7 +252,7 @@ def main():
     add("")
     add("### Summary")
     add("")
-    add("| target (PRODUCT.md) | mirrorwatch | reference, same run | verdict |")
+    add("| target | mirrorwatch | reference, same run | verdict |")
     add("|---|---|---|---|")
     add(f"| sweep: ≥ 50% of the request rate `wrk` reaches on the same server | cold sweep {fmt(cold_rps)} req/s "
         f"({fmt(cold_ratio * 100 if cold_ratio else None, 1)}%); warm sweep {fmt(warm_rps)} req/s "
