@@ -22,7 +22,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
-use fakemirrors::sim::{Dir, Layout, SimOptions, Simulation};
+use fakemirrors::sim::{SimOptions, Simulation};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -42,19 +42,6 @@ mirrors:
 /// Half a request head: never finished.
 const PARTIAL: &[u8] =
     b"GET /mirrorlist/9/baseos?arch=x86_64 HTTP/1.1\r\nHost: mirrorwatch\r\nUser-Agent: hold";
-
-fn sim_layout(file: &std::path::Path) -> Layout {
-    let config = mirrorwatch::config::load(file).unwrap().config;
-    let dirs = config.layout.targets().map(|t| {
-        let module = t.version.module.as_deref();
-        Dir::new(&t.dir(), &t.version.name, &t.repo.name, module)
-    });
-    let yaml: serde_json::Value = serde_yaml::from_str(LAYOUT).unwrap();
-    Layout {
-        dirs: dirs.collect(),
-        section: yaml["layout"].clone(),
-    }
-}
 
 /// A connection to `to` from the loopback address `from`.
 async fn connect_from(from: &str, to: SocketAddr) -> std::io::Result<TcpStream> {
@@ -186,13 +173,11 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(4);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_half_sent_requests_is_capped_and_cut_off() {
     let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout.yaml");
-    std::fs::write(&layout, LAYOUT).unwrap();
     let sim = Simulation::start(SimOptions {
         mirrors: 6,
         faults: "none".parse().unwrap(),
         seed: 11,
-        layout: sim_layout(&layout),
+        layout: common::sim_layout(dir.path(), LAYOUT),
         publish_every: Duration::from_secs(3600),
         probe_interval: Duration::from_secs(3),
         upstream_interval: Duration::from_secs(2),

@@ -24,7 +24,7 @@ use std::time::Duration;
 use common::daemon::Daemon;
 use fakemirrors::client::fetch;
 use fakemirrors::sim::truth::{unix_now, MirrorTruth, Truth};
-use fakemirrors::sim::{Dir, Layout, SimOptions, Simulation};
+use fakemirrors::sim::{SimOptions, Simulation};
 use score::{
     check_family, detections, must_be_up, upstream_revisions, Sample, INTERVAL, SLACK, UPSTREAM,
 };
@@ -54,33 +54,16 @@ async fn get_json(url: &str) -> Option<Value> {
         .flatten()
 }
 
-/// What the simulator serves: the directories of [`LAYOUT`] as mirrorwatch reads them, and
-/// its `layout:` section as written.
-fn sim_layout(file: &std::path::Path) -> Layout {
-    let config = mirrorwatch::config::load(file).unwrap().config;
-    let dirs = config.layout.targets().map(|t| {
-        let module = t.version.module.as_deref();
-        Dir::new(&t.dir(), &t.version.name, &t.repo.name, module)
-    });
-    let yaml: serde_json::Value = serde_yaml::from_str(LAYOUT).unwrap();
-    Layout {
-        dirs: dirs.collect(),
-        section: yaml["layout"].clone(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn verdicts_match_the_ground_truth() {
     let dir = tempfile::tempdir().unwrap();
-    let layout = dir.path().join("layout.yaml");
-    std::fs::write(&layout, LAYOUT).unwrap();
     let sim = Simulation::start(SimOptions {
         mirrors: 12,
         faults: "stale=1,partial=1,down=1,slow=1,flapping=1,ipv6=1,tls=1"
             .parse()
             .unwrap(),
         seed: 7,
-        layout: sim_layout(&layout),
+        layout: common::sim_layout(dir.path(), LAYOUT),
         publish_every: Duration::from_secs(3),
         probe_interval: Duration::from_secs_f64(INTERVAL),
         upstream_interval: Duration::from_secs_f64(UPSTREAM),

@@ -34,6 +34,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use fakemirrors::sim::{Dir, Layout};
 use fakemirrors::{FakeMirror, Network, RepoTree};
 use mirrorwatch::config::{Config, IpFamily};
 use mirrorwatch::freshness::{ErrorReason, Verdict};
@@ -249,4 +250,22 @@ pub fn assert_healthy(snapshot: &Snapshot, mirror: &str) {
         "{mirror}: {:?}",
         verdicts(&f)
     );
+}
+
+/// What the simulator serves for `text`, a configuration with a `layout:` section: that
+/// layout's directories as mirrorwatch reads them, and the section as written. `text` is
+/// written to `dir/layout.yaml` to be read as mirrorwatch reads its files.
+pub fn sim_layout(dir: &Path, text: &str) -> Layout {
+    let file = dir.join("layout.yaml");
+    std::fs::write(&file, text).unwrap();
+    let config = mirrorwatch::config::load(&file).unwrap().config;
+    let dirs = config.layout.targets().map(|t| {
+        let module = t.version.module.as_deref();
+        Dir::new(&t.dir(), &t.version.name, &t.repo.name, module)
+    });
+    let yaml: serde_json::Value = serde_yaml::from_str(text).unwrap();
+    Layout {
+        dirs: dirs.collect(),
+        section: yaml["layout"].clone(),
+    }
 }

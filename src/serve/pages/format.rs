@@ -43,39 +43,17 @@ pub fn expiry(not_after: i64, now: i64) -> String {
 
 /// Unix seconds as `2026-12-04 13:45:12 UTC`.
 pub fn utc(at: i64) -> String {
-    let (days, secs) = (at.div_euclid(86_400), at.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    iso(at).replacen('T', " ", 1).replace('Z', " UTC")
 }
 
-/// Unix seconds as `2026-12-04T13:45:12Z`, for `<time datetime>`.
+/// Unix seconds as `2026-12-04T13:45:12Z`, for `<time datetime>`. Clamped to the years 1970
+/// to 9999 (a certificate may claim anything up to 9999).
 pub fn iso(at: i64) -> String {
-    let text = utc(at);
-    format!("{}Z", text.trim_end_matches(" UTC").replacen(' ', "T", 1))
-}
-
-/// (year, month, day) of a day count since 1970-01-01 in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        u32::try_from(m).unwrap_or(1),
-        u32::try_from(d).unwrap_or(1),
-    )
+    /// 9999-12-31T23:59:59Z, the last second RFC 3339 can write.
+    const LAST: u64 = 253_402_300_799;
+    let secs = u64::try_from(at).unwrap_or(0).min(LAST);
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(time).to_string()
 }
 
 /// Seconds as milliseconds: `12.3 ms`, `1,204 ms` for slow ones.
@@ -127,6 +105,8 @@ mod tests {
         assert_eq!(utc(1_700_003_600), "2023-11-14 23:13:20 UTC");
         assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
         assert_eq!(iso(1_700_003_600), "2023-11-14T23:13:20Z");
+        assert_eq!(utc(-5), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(i64::MAX), "9999-12-31 23:59:59 UTC");
     }
 
     #[test]
