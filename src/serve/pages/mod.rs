@@ -21,6 +21,7 @@ use maud::{html, Markup, DOCTYPE};
 use tower_http::compression::CompressionLayer;
 
 use super::AppState;
+use crate::state::Snapshot;
 
 mod checklist;
 pub mod format;
@@ -96,22 +97,29 @@ fn html_response(status: StatusCode, markup: Markup) -> Response {
         .into_response()
 }
 
-/// Rendering `/` at AlmaLinux scale takes milliseconds: off the async workers.
-async fn render_blocking(f: impl FnOnce() -> (StatusCode, Markup) + Send + 'static) -> Response {
-    match tokio::task::spawn_blocking(f).await {
+/// Render with the latest snapshot and the history, off the async workers: `/` takes
+/// milliseconds at AlmaLinux scale.
+async fn render_blocking(
+    state: &AppState,
+    render: impl FnOnce(&Snapshot, &History) -> (StatusCode, Markup) + Send + 'static,
+) -> Response {
+    let snapshot = state.snapshot();
+    let history = state.history.clone();
+    let rendered = tokio::task::spawn_blocking(move || {
+        let history = history
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        render(&snapshot, &history)
+    });
+    match rendered.await {
         Ok((status, markup)) => html_response(status, markup),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "page rendering failed\n").into_response(),
     }
 }
 
 async fn overview_page(State(state): State<AppState>, Query(query): Query<TableQuery>) -> Response {
-    let snapshot = state.snapshot();
-    let history = state.history.clone();
-    render_blocking(move || {
-        let history = history
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let body = overview::render(&snapshot, &history, &query);
+    render_blocking(&state, move |snapshot, history| {
+        let body = overview::render(snapshot, history, &query);
         (
             StatusCode::OK,
             page("Mirror status", snapshot.generated_at, body),
@@ -121,13 +129,8 @@ async fn overview_page(State(state): State<AppState>, Query(query): Query<TableQ
 }
 
 async fn mirror_page(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    let snapshot = state.snapshot();
-    let history = state.history.clone();
-    render_blocking(move || {
-        let history = history
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match mirror::render(&snapshot, &history, &name) {
+    render_blocking(&state, move |snapshot, history| {
+        match mirror::render(snapshot, history, &name) {
             Some(body) => (StatusCode::OK, page(&name, snapshot.generated_at, body)),
             None => (
                 StatusCode::NOT_FOUND,
