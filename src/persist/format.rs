@@ -8,14 +8,17 @@
 //!  "mirrors": {"<name>": {"health": …, "families": {"ipv4": {
 //!     "absent", "last_sweep", "address", "protocols", "phases", "tls_not_after",
 //!     "last_failure": {"at", "reason", "detail"}, "time_file",
-//!     "log": [{"at", "duration_seconds", "result", "files_ok", "files_failed", "reason", "detail"}],
+//!     "log": [{"at", "duration_seconds", "result", "files_ok", "files_failed", "reason", "detail",
+//!              "phases"}],
 //!     "copies": {"<target key>": {"seen": …, "etag", "last_modified", "at"}}}}}}}
 //! ```
 //!
 //! `seen` is `{"kind": "fetched", "sha256": "<hex>", "timestamp": …, "revision": …,
 //! "missing": […]}` (`revision` only when the file's `<revision>` is a number; absent in
 //! files written before it was kept, which read as without one),
-//! `{"kind": "not_found"}` or `{"kind": "failed", "reason": …, "detail": …}`.
+//! `{"kind": "not_found"}` or `{"kind": "failed", "reason": …, "detail": …}`. A log entry's
+//! `phases` (seconds, kept to the microsecond) is absent for a sweep without a fetch and in
+//! files written before the log kept them.
 //!
 //! Reading is lenient per record: a copy with an unreadable hash or an unknown reason reads
 //! as a failed fetch (reason `state`, so the next sweep fetches the file in full), and a
@@ -34,8 +37,8 @@ use crate::health::MirrorHealth;
 use crate::probe::FailureReason;
 use crate::state::intern::Interner;
 use crate::state::records::{
-    FailureNote, Families, FamilyRecord, LogEntry, LogResult, MirrorRecord, Phases, Records,
-    Shared, UpstreamRecord,
+    FailureNote, Families, FamilyRecord, LogEntry, LogPhases, LogResult, MirrorRecord, Phases,
+    Records, Shared, UpstreamRecord,
 };
 
 use copies::{CopiesIn, CopiesOut};
@@ -309,6 +312,9 @@ struct LogFile<'a> {
     files_failed: u32,
     reason: Option<&'static str>,
     detail: Option<&'a str>,
+    /// Absent in files written before the log kept phases, and for sweeps without a fetch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phases: Option<PhasesFile>,
 }
 
 impl<'a> From<&'a LogEntry> for LogFile<'a> {
@@ -326,6 +332,7 @@ impl<'a> From<&'a LogEntry> for LogFile<'a> {
             files_failed: e.files_failed,
             reason: e.reason.map(FailureReason::as_str),
             detail: e.detail.as_deref(),
+            phases: e.phases.map(|p| PhasesFile::from(Phases::from(p))),
         }
     }
 }
@@ -339,6 +346,8 @@ struct LogIn {
     files_failed: u32,
     reason: Option<String>,
     detail: Option<String>,
+    #[serde(default)]
+    phases: Option<PhasesFile>,
 }
 
 impl From<LogIn> for LogEntry {
@@ -356,6 +365,7 @@ impl From<LogIn> for LogEntry {
             files_failed: e.files_failed,
             reason: e.reason.as_deref().and_then(FailureReason::from_label),
             detail: e.detail,
+            phases: e.phases.map(|p| LogPhases::from(Phases::from(p))),
         }
     }
 }

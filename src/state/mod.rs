@@ -13,5 +13,5 @@ pub mod intern;
 pub mod records;
 pub mod writer;
 
-pub use records::{FailureNote, LogEntry, Phases, Records};
+pub use records::{FailureNote, LogEntry, LogPhases, Phases, Records};
 pub use writer::{Event, StateWriter};

@@ -305,3 +305,22 @@ fn a_copy_reads_with_its_fields_in_any_order() {
         assert!(serde_json::from_value::<Records>(bad).is_err(), "{seen}");
     }
 }
+
+#[test]
+fn a_sweeps_phases_are_kept_in_the_log() {
+    let mut value = written_before();
+    let phases = serde_json::json!(
+        {"resolve": 0.0012, "connect": 0.0003, "tls": 0.0, "processing": 0.0451, "transfer": 0.002});
+    value["mirrors"]["a"]["families"]["ipv4"]["log"][0]["phases"] = phases.clone();
+    let records: Records = serde_json::from_value(value.clone()).unwrap();
+    let log = &records.mirrors["a"]
+        .families
+        .get(&IpFamily::Ipv4)
+        .unwrap()
+        .log;
+    let kept = crate::state::Phases::from(log[0].phases.unwrap());
+    assert_eq!((kept.resolve, kept.processing), (0.0012, 0.0451));
+    // Entries without phases (older files, sweeps without a fetch) stay without.
+    assert!(log[1].phases.is_none());
+    assert_eq!(serde_json::to_value(&records).unwrap(), value);
+}

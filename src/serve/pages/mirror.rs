@@ -9,7 +9,7 @@ use super::history::History;
 use super::table::{family_label, sponsor, urlencode};
 use super::{format, svg};
 use crate::config::{Config, Mirror};
-use crate::state::{FamilySnapshot, MirrorSnapshot, Snapshot};
+use crate::state::{FamilySnapshot, MirrorSnapshot, Phases, Snapshot};
 
 /// `None` when no mirror of that name is configured.
 pub(super) fn render(snapshot: &Snapshot, history: &History, name: &str) -> Option<Markup> {
@@ -101,7 +101,8 @@ fn facts(config: &Config, mirror: &Mirror, snap: Option<&MirrorSnapshot>, now: i
     }
 }
 
-/// One family: health, latency, the last sweep's phases, the last failure and the log.
+/// One family: health, latency, the last sweep's phases, the last failure and the log with
+/// each sweep's phases.
 fn family(fam: &FamilySnapshot, now: i64) -> Markup {
     let name = family_label(fam.family);
     let when = |at: Option<i64>| at.map_or_else(|| "never".to_string(), |t| format::ago(t, now));
@@ -121,11 +122,7 @@ fn family(fam: &FamilySnapshot, now: i64) -> Markup {
                 @if let Some(r) = fam.success_ratio { dt { "Sweeps succeeding" } dd { (format::percent(r)) } }
                 @if let Some(t) = fam.tls_not_after { dt { "TLS expiry" } dd { (format::expiry(t, now)) } }
                 @if let Some(p) = &fam.phases {
-                    dt { "Last sweep's phases" } dd {
-                        "resolve " (format::millis(p.resolve)) ", connect " (format::millis(p.connect))
-                        ", TLS " (format::millis(p.tls)) ", first byte " (format::millis(p.processing))
-                        ", transfer " (format::millis(p.transfer))
-                    }
+                    dt { "Last sweep's phases" } dd { (phases(p)) }
                 }
                 @if let Some(note) = &fam.last_failure {
                     dt { "Last failure" } dd.reason { (format::ago(note.at, now)) ": " b { (note.reason.as_str()) } " — " (note.detail) }
@@ -134,13 +131,14 @@ fn family(fam: &FamilySnapshot, now: i64) -> Markup {
             @if !fam.log.is_empty() {
                 h3 { "Recent sweeps" }
                 table.log {
-                    thead { tr { th { "when" } th { "result" } th { "took" } th { "files ok" } th { "failed" } th { "reason" } } }
+                    thead { tr { th { "when" } th { "result" } th { "took" } th { "phases of the first fetch" } th { "files ok" } th { "failed" } th { "reason" } } }
                     tbody {
                         @for e in fam.log.iter().rev() {
                             tr {
                                 td { time datetime=(format::iso(e.at)) title=(format::utc(e.at)) { (format::ago(e.at, now)) } }
                                 td { span.(e.result.as_str()) { (e.result.as_str()) } }
                                 td { (format::millis(e.duration_seconds)) }
+                                td.phases { @match e.phases { Some(p) => { (phases(&Phases::from(p))) } None => { "—" } } }
                                 td { (e.files_ok) }
                                 td { (e.files_failed) }
                                 td.reason {
@@ -153,6 +151,15 @@ fn family(fam: &FamilySnapshot, now: i64) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// A fetch's phases in one line.
+fn phases(p: &Phases) -> Markup {
+    html! {
+        "resolve " (format::millis(p.resolve)) ", connect " (format::millis(p.connect))
+        ", TLS " (format::millis(p.tls)) ", first byte " (format::millis(p.processing))
+        ", transfer " (format::millis(p.transfer))
     }
 }
 

@@ -78,6 +78,13 @@ fn family(family: IpFamily, state: State, repos: Vec<RepoVerdict>, lag: u64) -> 
             files_failed: 0,
             reason: None,
             detail: failed.then(|| HOSTILE.to_string()),
+            phases: Some(crate::state::LogPhases::from(crate::state::Phases {
+                resolve: 0.0012,
+                connect: 0.0003,
+                tls: 0.0,
+                processing: 0.0451,
+                transfer: 0.002,
+            })),
         }],
     }
 }
@@ -233,6 +240,9 @@ fn the_checklist_says_why_a_mirror_is_out() {
         .into_string();
     assert!(up.contains("Listed for IPv4 clients"), "{up}");
     assert!(up.contains("not declared"), "{up}");
+    // Each recent sweep with the phases of its first fetch, kept to the microsecond.
+    assert!(up.contains("resolve 1.2 ms, connect 0.3 ms"), "{up}");
+    assert!(up.contains("first byte 45.1 ms"), "{up}");
     assert!(mirror::render(&snap, &history, "nope.example.org").is_none());
 }
 

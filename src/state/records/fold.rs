@@ -2,7 +2,7 @@
 //! mirror's health, copies and probe log. Pure: the time is the report's.
 
 use super::{
-    CopyRecord, FailureNote, FamilyRecord, LogEntry, LogResult, Phases, Records, Seen,
+    CopyRecord, FailureNote, FamilyRecord, LogEntry, LogPhases, LogResult, Phases, Records, Seen,
     UpstreamRecord, LOG_LENGTH,
 };
 use crate::config::settings::HealthSettings;
@@ -92,19 +92,21 @@ impl Records {
                     files_failed: 0,
                     reason: None,
                     detail: Some(format!("no {} address", report.family.as_str())),
+                    phases: None,
                 },
             );
             return None;
         }
         family.address = report.address;
         family.protocols = report.protocols.clone();
-        family.phases = report.phases.map(|t| Phases {
+        let phases = report.phases.map(|t| Phases {
             resolve: t.resolve.as_secs_f64(),
             connect: t.connect.as_secs_f64(),
             tls: t.tls.as_secs_f64(),
             processing: t.processing.as_secs_f64(),
             transfer: t.transfer.as_secs_f64(),
         });
+        family.phases = phases;
         family.tls_not_after = report.tls_not_after.or(family.tls_not_after);
         family.time_file = report.time_file.or(family.time_file);
         let (mut ok, mut failed) = (0u32, 0u32);
@@ -230,6 +232,7 @@ impl Records {
             files_failed: failed,
             reason: first_failure.as_ref().map(|(r, _)| *r),
             detail: first_failure.as_ref().map(|(_, d)| d.clone()),
+            phases: phases.map(LogPhases::from),
         };
         push_log(family, entry);
         if let Some((reason, detail)) = first_failure {
