@@ -351,6 +351,41 @@ async fn redirects_to_other_hosts_and_relative_ones_are_followed_and_recorded() 
 }
 
 #[tokio::test]
+async fn redirects_out_of_the_family_or_the_mirrors_scope_are_refused_unfetched() {
+    let a = mirror(TlsMode::None).await;
+    // Outside loopback, where the mirror is: refused before any connection is tried, so no
+    // packet leaves this machine.
+    for target in [
+        "http://10.0.0.1/x",
+        "http://169.254.169.254/latest",
+        "http://0.0.0.0/",
+    ] {
+        a.set_behaviour(Behaviour::RedirectTo(target.into()));
+        let out = get(&fetcher(), &a, Limits::default()).await;
+        failed(&out, FailureReason::BadRedirect, Phase::Processing);
+        let detail = &out.result.as_ref().unwrap_err().detail;
+        assert!(detail.contains("refused"), "{detail}");
+        assert!(
+            out.redirects.is_empty() && out.final_addr.is_none(),
+            "{out:?}"
+        );
+    }
+    if !fakemirrors::ipv6_loopback_available() {
+        eprintln!("skipping the IPv6 half: [::1] cannot be bound here");
+        return;
+    }
+    // An IPv4 probe sent to an IPv6 server is not an IPv4 answer.
+    let v6 = FakeMirror::start(MirrorOptions::default().ipv6()).await;
+    v6.put(FILE, BODY.to_vec());
+    a.set_behaviour(Behaviour::RedirectBase(v6.base_url()));
+    let out = get(&fetcher(), &a, Limits::default()).await;
+    failed(&out, FailureReason::BadRedirect, Phase::Processing);
+    let detail = &out.result.as_ref().unwrap_err().detail;
+    assert!(detail.contains("other IP family"), "{detail}");
+    assert!(v6.requests().is_empty(), "the IPv6 server was reached");
+}
+
+#[tokio::test]
 async fn redirect_to_a_name_that_does_not_resolve_is_dns() {
     let m = mirror(TlsMode::None).await;
     m.set_behaviour(Behaviour::RedirectTo(

@@ -1,5 +1,6 @@
 //! One timed fetch: [`Fetcher::fetch`] sends a GET or HEAD to a pinned address,
-//! follows redirects (each target resolved and timed), reads the body in chunks
+//! follows redirects (each target resolved, timed and checked against the policy in
+//! [`super::redirect`]), reads the body in chunks
 //! under a cap, and returns a [`FetchOutcome`] whatever happens. Connections are
 //! kept alive and reused between fetches.
 
@@ -20,6 +21,7 @@ use super::outcome::{Failure, TlsInfo};
 use super::outcome::{
     FailureReason as R, FetchOutcome, FetchRequest, Method, Phase, Redirect, Response, Timings,
 };
+use super::redirect;
 use super::tls::{client_config, TlsSetupError, TrustConfig};
 
 /// How a [`Fetcher`] is set up.
@@ -177,6 +179,14 @@ impl Fetcher {
                         url = target;
                         break (Err(failure), HopInfo::default());
                     }
+                }
+                if let Err(why) = redirect::check(req.addr, addr) {
+                    let detail = format!("redirect ({status}) to {target} refused: {why}");
+                    url = target;
+                    break (
+                        Err(Failure::new(R::BadRedirect, Phase::Processing, detail)),
+                        HopInfo::default(),
+                    );
                 }
             }
             redirects.push(Redirect {
@@ -353,7 +363,8 @@ impl Fetcher {
     ) -> Result<IpAddr, Failure> {
         let host = url.host_str().unwrap_or_default();
         if let Some(ip) = ip_literal(host) {
-            // No DNS, so no resolve time; the literal is used even if of the other family.
+            // No DNS, so no resolve time; a literal of the other family is refused by the
+            // redirect policy.
             return Ok(ip);
         }
         let started = Instant::now();

@@ -25,6 +25,7 @@ mod fetch;
 mod message;
 mod outcome;
 mod plan;
+mod redirect;
 mod report;
 mod resolve;
 mod sweep;

@@ -159,7 +159,8 @@ pub enum FailureReason {
     TooLarge,
     /// More redirects than allowed (a loop ends here).
     TooManyRedirects,
-    /// A redirect without a usable `Location` (unparsable, not http/https).
+    /// A redirect without a usable `Location` (unparsable, not http/https), or one the
+    /// redirect policy refuses (see `probe/redirect.rs`).
     BadRedirect,
     /// Malformed HTTP, a connection closed before the response, a truncated body.
     Protocol,
