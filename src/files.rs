@@ -50,6 +50,22 @@ pub fn read_to_string(path: &Path) -> io::Result<String> {
     Ok(text)
 }
 
+/// The whole of the regular file at `path`, which must be UTF-8 and at most `max` bytes
+/// long; a longer one is an `InvalidData` error, read no further than `max` + 1 bytes.
+pub fn read_to_string_at_most(path: &Path, max: u64) -> io::Result<String> {
+    let mut text = String::new();
+    open_regular(path)?
+        .take(max.saturating_add(1))
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than the {max} bytes allowed"),
+        ));
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -250,8 +250,12 @@ fn load_mirror(
     )
 }
 
+/// The largest AlmaLinux file read, in bytes: `config.yml` and every `mirrors.d` file (a
+/// few KB each; these are third-party input).
+const MAX_FILE_BYTES: u64 = 1 << 20;
+
 fn read(file: &Path, out: &mut Vec<Diagnostic>) -> Option<String> {
-    match crate::files::read_to_string(file) {
+    match crate::files::read_to_string_at_most(file, MAX_FILE_BYTES) {
         Ok(text) => Some(text),
         Err(e) => {
             FileDiag::new(file, "", out).error("", format!("cannot read: {e}"));

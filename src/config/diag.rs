@@ -83,10 +83,20 @@ fn render(diagnostics: &[Diagnostic]) -> String {
     lines.join("\n")
 }
 
+/// Collections nested deeper than this are refused before the text is indexed or parsed:
+/// our format nests five levels, and each level costs the index (and the parser) more.
+pub const MAX_DEPTH: usize = 32;
+
+/// Field paths longer than this are not indexed (their nearest indexed ancestor places
+/// them), so that the index stays about as large as the text.
+const MAX_PATH: usize = 256;
+
 /// Field path → (line, column) of where that field starts in one YAML text.
 #[derive(Debug, Default)]
 pub struct LocationIndex {
     positions: HashMap<String, (usize, usize)>,
+    /// Where the text first nests deeper than [`MAX_DEPTH`]; indexing stopped there.
+    too_deep: Option<(usize, usize)>,
 }
 
 enum Frame {
@@ -120,6 +130,10 @@ impl LocationIndex {
                     index.node(&mut stack, pos, key);
                 }
                 Event::MappingStart(..) | Event::SequenceStart(..) => {
+                    if stack.len() >= MAX_DEPTH {
+                        index.too_deep = Some(pos);
+                        break;
+                    }
                     let frame = match index.node_path(&mut stack, pos) {
                         None => Frame::Ignored,
                         Some(prefix) if matches!(event, Event::MappingStart(..)) => {
@@ -148,7 +162,9 @@ impl LocationIndex {
             Some(Frame::Map { prefix, key }) if key.is_none() => {
                 let name = text.unwrap_or_default();
                 let path = join(prefix, &name);
-                self.positions.entry(path).or_insert(pos);
+                if path.len() <= MAX_PATH {
+                    self.positions.entry(path).or_insert(pos);
+                }
                 *key = Some(name);
             }
             Some(Frame::Map { key, .. }) => *key = None,
@@ -176,14 +192,24 @@ impl LocationIndex {
                 *key = Some(String::from("?"));
                 None
             }
-            Some(Frame::Map { prefix, key }) => Some(join(prefix, key.as_deref().unwrap_or("?"))),
+            Some(Frame::Map { prefix, key }) => {
+                Some(join(prefix, key.as_deref().unwrap_or("?"))).filter(|p| p.len() <= MAX_PATH)
+            }
             Some(Frame::Seq { prefix, index }) => {
                 let path = format!("{prefix}[{index}]");
-                self.positions.entry(path.clone()).or_insert(pos);
                 *index += 1;
+                if path.len() > MAX_PATH {
+                    return None;
+                }
+                self.positions.entry(path.clone()).or_insert(pos);
                 Some(path)
             }
         }
+    }
+
+    /// Where the text first nests deeper than [`MAX_DEPTH`], if it does.
+    pub fn too_deep(&self) -> Option<(usize, usize)> {
+        self.too_deep
     }
 
     /// Where `path` starts, or where its nearest indexed ancestor starts.
@@ -240,6 +266,11 @@ impl<'a> FileDiag<'a> {
 
     pub fn locate(&self, path: &str) -> Option<(usize, usize)> {
         self.index.locate(path)
+    }
+
+    /// See [`LocationIndex::too_deep`].
+    pub fn too_deep(&self) -> Option<(usize, usize)> {
+        self.index.too_deep()
     }
 
     /// Errors collected so far (in every file sharing the output).
