@@ -324,3 +324,39 @@ async fn a_partial_sync_that_completes_becomes_current() {
     let f = v4(&engine.snapshot(200), "m0");
     assert_eq!(verdicts(&f), vec![Verdict::Current; 2], "{f:?}");
 }
+
+#[tokio::test]
+async fn copies_of_targets_dropped_from_the_layout_are_forgotten() {
+    let net = Network::start(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = ConfigText::new(&net.upstream.base_url()).mirror("m0", &net.mirror(0).base_url());
+    let mut engine = Engine::new(text.clone().arches("[x86_64, aarch64]").load(dir.path()), 0);
+    engine.sweep("m0", 100).await;
+    let keys = |engine: &Engine| -> Vec<String> {
+        let records = engine.writer.records();
+        let family = records.mirrors["m0"]
+            .families
+            .get(&mirrorwatch::config::IpFamily::Ipv4)
+            .unwrap();
+        family.copies.iter().map(|(k, _)| k.clone()).collect()
+    };
+    assert_eq!(keys(&engine).len(), 4, "{:?}", keys(&engine));
+    // A reload without aarch64: its copies leave the records, and so the state file.
+    let narrower = text.clone().arches("[x86_64]").load(dir.path());
+    engine
+        .writer
+        .apply(mirrorwatch::state::Event::Config(narrower.clone()), 200);
+    let mut left = keys(&engine);
+    left.sort();
+    let mut want: Vec<String> = DIRS.iter().map(|d| d.to_string()).collect();
+    want.sort();
+    assert_eq!(left, want);
+    // And so does a start with a configuration changed while the daemon was stopped.
+    engine.config = text.arches("[x86_64, aarch64]").load(dir.path());
+    engine.sweep("m0", 300).await;
+    engine.config = narrower;
+    engine.restart(400);
+    let mut left = keys(&engine);
+    left.sort();
+    assert_eq!(left, want);
+}

@@ -42,6 +42,11 @@ impl Copies {
         self.0.iter().map(|(k, c)| (k.as_string(), c))
     }
 
+    /// Keep only the copies whose key `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.0.retain(|(key, _)| keep(key));
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

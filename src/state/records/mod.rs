@@ -113,6 +113,10 @@ impl Families {
         self.0.iter().map(|(f, r)| (f, r))
     }
 
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&IpFamily, &mut FamilyRecord)> {
+        self.0.iter_mut().map(|(f, r)| (&*f, r))
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -287,12 +291,23 @@ impl Records {
             .collect()
     }
 
-    /// Forget mirrors and upstream repos no longer configured, so that their series
-    /// disappear and the state file does not grow with the past.
+    /// Forget mirrors, upstream repos and mirrors' copies of targets no longer configured,
+    /// so that their series disappear and the state file does not grow with the past.
     pub fn retain(&mut self, config: &crate::config::Config) {
         self.mirrors.retain(|name, _| config.mirror(name).is_some());
         let dirs: std::collections::HashSet<String> =
             config.layout.targets().map(|t| t.dir()).collect();
         self.upstream.retain(|dir, _| dirs.contains(dir));
+        for mirror in self.mirrors.values_mut() {
+            let stale = |(_, f): (&IpFamily, &FamilyRecord)| {
+                f.copies.iter().any(|(k, _)| !dirs.contains(k))
+            };
+            // Copied out of a shared record only when something is to go.
+            if mirror.families.iter().any(stale) {
+                for (_, family) in mirror.make_mut().families.iter_mut() {
+                    family.copies.retain(|key| dirs.contains(key));
+                }
+            }
+        }
     }
 }
