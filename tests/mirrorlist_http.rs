@@ -198,3 +198,64 @@ async fn with_no_qualifying_mirror_the_upstream_is_offered() {
     );
     assert_eq!(xml.matches("<url ").count(), 1, "{xml}");
 }
+
+/// A private mirror is named only to clients on its own networks: in the mirror list, the
+/// JSON API and the status pages alike (`serve.show_private_mirrors` shows it to all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_mirror_is_shown_only_to_its_own_network() {
+    use fakemirrors::client::fetch_with;
+    let net = Network::start(2).await;
+    net.publish(DIR, &RepoTree::new(1_700_003_600, "new"));
+    let text = format!(
+        "upstream:\n  urls: [\"{}\"]\nlayout:\n  versions: [\"9.8\"]\n  arches: {{\"9\": [x86_64]}}\n  repos:\n    - {{name: baseos, path: BaseOS/$basearch/os/}}\nmirrors:\n  - name: public0\n    address: {{http: \"{}\"}}\n  - name: campus\n    address: {{http: \"{}\"}}\n    private: true\n    subnets: [192.0.2.0/24]\nserve:\n  trusted_proxies: [127.0.0.0/8]\nprobe:\n  dns_servers: [\"127.0.0.1:1\"]\n  ip_families: [ipv4]\n  timeout: 2s\n  connect_timeout: 1s\n",
+        net.upstream.base_url(),
+        net.mirror(0).base_url(),
+        net.mirror(1).base_url(),
+    );
+    let d = Daemon::start(&text).await;
+    let get = |path: &str, from: &'static str| {
+        let url = d.url(path);
+        async move {
+            let r = fetch_with(&url, "GET", &[("X-Forwarded-For", from)])
+                .await
+                .unwrap();
+            (r.status, r.text())
+        }
+    };
+    let (outside, inside) = ("198.51.100.7", "192.0.2.7");
+    let campus = net.mirror(1).base_url();
+    for from in [outside, inside] {
+        let seen = from == inside;
+        let (status, list) = get("/mirrorlist/9.8/baseos?arch=x86_64", from).await;
+        assert_eq!((status, list.contains(&campus)), (200, seen), "{list}");
+        let (status, api) = get("/api/v1/mirrors", from).await;
+        assert_eq!(status, 200);
+        assert!(api.contains("public0"), "{api}");
+        assert_eq!(
+            api.contains("campus") || api.contains(&campus),
+            seen,
+            "{api}"
+        );
+        let (status, one) = get("/api/v1/mirrors/campus", from).await;
+        assert_eq!(status, if seen { 200 } else { 404 }, "{one}");
+        assert_eq!(one.contains(&campus), seen, "{one}");
+        let (status, page) = get("/", from).await;
+        assert_eq!(status, 200);
+        assert!(page.contains("public0"), "{page}");
+        assert_eq!(page.contains("campus"), seen, "{page}");
+        let (status, _) = get("/mirrors/campus", from).await;
+        assert_eq!(status, if seen { 200 } else { 404 });
+    }
+    drop(d);
+
+    let shown = text.replace("serve:\n", "serve:\n  show_private_mirrors: true\n");
+    let d = Daemon::start(&shown).await;
+    let r = fetch_with(
+        &d.url("/api/v1/mirrors/campus"),
+        "GET",
+        &[("X-Forwarded-For", outside)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+}

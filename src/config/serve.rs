@@ -48,6 +48,10 @@ pub struct ServeSettings {
     /// A dashboard the status pages link each mirror to (`{mirror}` in it is replaced by
     /// the mirror's name); an http(s) URL.
     pub dashboard_url: Option<Url>,
+    /// Show private mirrors (their names, addresses and verdicts) in the status API and
+    /// pages to every client. Off by default: a client sees a private mirror there only from
+    /// inside one of its subnets or ASNs, as in the mirror list.
+    pub show_private_mirrors: bool,
     /// A request head must be complete this long after a new connection is accepted, or
     /// after its first byte arrived on a kept-alive connection.
     #[serde(deserialize_with = "duration")]
@@ -89,6 +93,7 @@ impl Default for ServeSettings {
             geoip_country_db: None,
             geoip_asn_db: None,
             dashboard_url: None,
+            show_private_mirrors: false,
             // dnf sends its whole request at once: seconds are generous even over a slow
             // link, and a client holding a connection with half a header is cut off soon.
             header_read_timeout: Duration::from_secs(10),

@@ -3,10 +3,11 @@
 //! in or out" checklist evaluates the very same functions for one mirror, so the page cannot
 //! disagree with the mirror list.
 
+use ipnet::IpNet;
 use url::Url;
 
-use super::{Want, PREFERENCE};
-use crate::config::{Mirror, Protocol};
+use super::{Client, Want, PREFERENCE};
+use crate::config::{Mirror, Protocol, Subnets};
 use crate::freshness::Verdict;
 use crate::health::State;
 use crate::state::FamilySnapshot;
@@ -14,6 +15,24 @@ use crate::state::FamilySnapshot;
 /// Whether a configured mirror takes part in selection at all.
 pub fn enabled(mirror: &Mirror) -> bool {
     mirror.enabled
+}
+
+/// The subnets of `mirror`: those listed in the configuration, or, for a list published at
+/// a URL, `published` (the list as last fetched; empty before the first fetch).
+pub fn subnets<'a>(mirror: &'a Mirror, published: &'a [IpNet]) -> &'a [IpNet] {
+    match &mirror.subnets {
+        Subnets::List(nets) => nets,
+        Subnets::Url(_) => published,
+    }
+}
+
+/// Whether `client` is on one of `mirror`'s own networks: inside one of its subnets, or in
+/// one of its ASNs. A private mirror is for such clients only, in the mirror list and in
+/// the status API and pages alike.
+pub fn on_own_network(client: &Client, mirror: &Mirror, published: &[IpNet]) -> bool {
+    let addr = client.canonical_addr();
+    subnets(mirror, published).iter().any(|n| n.contains(&addr))
+        || client.asn.is_some_and(|asn| mirror.asns.contains(&asn))
 }
 
 /// Whether a family in `state` may be offered. `Degraded` is accepted because it means only

@@ -10,7 +10,7 @@ use ipnet::IpNet;
 
 use super::{index, order, Client, Group, Index, Pick, Want};
 use crate::config::geo::Continent;
-use crate::config::{Config, Mirror, Protocol, Subnets};
+use crate::config::{Config, Mirror, Protocol};
 
 /// Which candidates a ranking pass keeps.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -126,11 +126,7 @@ impl Place<'_> {
         mirror_continent: Option<Continent>,
         published: &[IpNet],
     ) -> (Group, f64) {
-        let nets: &[IpNet] = match &mirror.subnets {
-            Subnets::List(nets) => nets,
-            Subnets::Url(_) => published,
-        };
-        let longest = nets
+        let longest = super::checks::subnets(mirror, published)
             .iter()
             .filter(|n| n.contains(&self.addr))
             .map(|n| n.prefix_len())

@@ -11,6 +11,7 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::json;
 
+use super::viewer::Viewer;
 use super::AppState;
 use crate::config::{IpFamily, Mirror, Protocol};
 use crate::freshness::VerdictKind;
@@ -88,11 +89,12 @@ fn family_summary(f: &FamilySnapshot, stale_after: std::time::Duration) -> Famil
     }
 }
 
-pub async fn mirrors(State(state): State<AppState>) -> Response {
+pub async fn mirrors(State(state): State<AppState>, viewer: Viewer) -> Response {
     let snapshot = state.snapshot();
     let list: Vec<MirrorSummary<'_>> = snapshot
         .config
         .enabled_mirrors()
+        .filter(|m| viewer.sees(&snapshot, m))
         .map(|m| summary(&snapshot, m, snapshot.mirror(&m.name)))
         .collect();
     Json(json!({
@@ -103,12 +105,23 @@ pub async fn mirrors(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-pub async fn mirror(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+pub async fn mirror(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+) -> Response {
     let snapshot = state.snapshot();
-    let Some(config) = snapshot.config.mirror(&name).filter(|m| m.enabled) else {
+    let visible = |m: &&Mirror| viewer.sees(&snapshot, m);
+    let Some(config) = snapshot
+        .config
+        .mirror(&name)
+        .filter(|m| m.enabled)
+        .filter(visible)
+    else {
         let names: Vec<&str> = snapshot
             .config
             .enabled_mirrors()
+            .filter(visible)
             .map(|m| m.name.as_str())
             .collect();
         let body = json!({

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod mirrorlist;
 pub mod pages;
 mod request;
+pub mod viewer;
 
 pub use metrics::HttpStats;
 

@@ -9,12 +9,22 @@ use super::history::History;
 use super::table::{family_label, sponsor, urlencode};
 use super::{format, svg};
 use crate::config::{Config, Mirror};
+use crate::serve::viewer::Viewer;
 use crate::state::{FamilySnapshot, MirrorSnapshot, Phases, Snapshot};
 
-/// `None` when no mirror of that name is configured.
-pub(super) fn render(snapshot: &Snapshot, history: &History, name: &str) -> Option<Markup> {
+/// `None` when no mirror of that name is configured, or when `viewer` may not see it.
+pub(super) fn render(
+    snapshot: &Snapshot,
+    history: &History,
+    name: &str,
+    viewer: &Viewer,
+) -> Option<Markup> {
     let config = &snapshot.config;
-    let mirror = config.mirrors.iter().find(|m| m.name == name)?;
+    let mirror = config
+        .mirrors
+        .iter()
+        .find(|m| m.name == name)
+        .filter(|m| viewer.sees(snapshot, m))?;
     let snap = snapshot.mirror(name);
     let now = snapshot.generated_at;
     let past = history.mirrors.get(name);

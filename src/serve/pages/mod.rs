@@ -20,6 +20,7 @@ use axum::Router;
 use maud::{html, Markup, DOCTYPE};
 use tower_http::compression::CompressionLayer;
 
+use super::viewer::Viewer;
 use super::AppState;
 use crate::state::Snapshot;
 
@@ -117,9 +118,13 @@ async fn render_blocking(
     }
 }
 
-async fn overview_page(State(state): State<AppState>, Query(query): Query<TableQuery>) -> Response {
+async fn overview_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<TableQuery>,
+) -> Response {
     render_blocking(&state, move |snapshot, history| {
-        let body = overview::render(snapshot, history, &query);
+        let body = overview::render(snapshot, history, &query, &viewer);
         (
             StatusCode::OK,
             page("Mirror status", snapshot.generated_at, body),
@@ -128,9 +133,13 @@ async fn overview_page(State(state): State<AppState>, Query(query): Query<TableQ
     .await
 }
 
-async fn mirror_page(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+async fn mirror_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+) -> Response {
     render_blocking(&state, move |snapshot, history| {
-        match mirror::render(snapshot, history, &name) {
+        match mirror::render(snapshot, history, &name, &viewer) {
             Some(body) => (StatusCode::OK, page(&name, snapshot.generated_at, body)),
             None => (
                 StatusCode::NOT_FOUND,

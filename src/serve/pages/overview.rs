@@ -10,9 +10,15 @@ use super::history::History;
 use super::table::{self, family_label, TableQuery};
 use super::{format, svg};
 use crate::health::State;
+use crate::serve::viewer::Viewer;
 use crate::state::Snapshot;
 
-pub(super) fn render(snapshot: &Snapshot, history: &History, query: &TableQuery) -> Markup {
+pub(super) fn render(
+    snapshot: &Snapshot,
+    history: &History,
+    query: &TableQuery,
+    viewer: &Viewer,
+) -> Markup {
     html! {
         h1 { "Mirror status" }
         @if !snapshot.ready {
@@ -25,8 +31,8 @@ pub(super) fn render(snapshot: &Snapshot, history: &History, query: &TableQuery)
         }
         section #mirrors {
             h2 { "Mirrors" }
-            (table::filters(snapshot, query))
-            (table::table(snapshot, history, query))
+            (table::filters(snapshot, query, viewer))
+            (table::table(snapshot, history, query, viewer))
         }
     }
 }

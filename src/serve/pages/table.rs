@@ -15,6 +15,7 @@ use crate::config::geo::continent_of;
 use crate::config::{Config, IpFamily, Mirror, Protocol};
 use crate::freshness::VerdictKind;
 use crate::health::State;
+use crate::serve::viewer::Viewer;
 use crate::state::{FamilySnapshot, MirrorSnapshot, Snapshot};
 
 /// A certificate expiring within this many seconds is shown as a warning.
@@ -152,7 +153,11 @@ fn sort_of(query: &TableQuery) -> (&str, bool) {
 }
 
 /// Every configured mirror that passes the filters, in the order asked for (ties by name).
-pub(super) fn rows<'a>(snapshot: &'a Snapshot, query: &TableQuery) -> Vec<Row<'a>> {
+pub(super) fn rows<'a>(
+    snapshot: &'a Snapshot,
+    query: &TableQuery,
+    viewer: &Viewer,
+) -> Vec<Row<'a>> {
     let by_name: HashMap<&str, &MirrorSnapshot> = snapshot
         .mirrors
         .iter()
@@ -162,6 +167,7 @@ pub(super) fn rows<'a>(snapshot: &'a Snapshot, query: &TableQuery) -> Vec<Row<'a
         .config
         .mirrors
         .iter()
+        .filter(|m| viewer.sees(snapshot, m))
         .map(|m| Row::new(m, by_name.get(m.name.as_str()).copied()))
         .filter(|r| r.matches(query))
         .collect();
@@ -196,11 +202,12 @@ fn link(query: &TableQuery, sort: &str) -> String {
 }
 
 /// The filter form: a plain GET form, so it works without JavaScript.
-pub(super) fn filters(snapshot: &Snapshot, query: &TableQuery) -> Markup {
+pub(super) fn filters(snapshot: &Snapshot, query: &TableQuery, viewer: &Viewer) -> Markup {
     let mut countries: Vec<&str> = snapshot
         .config
         .mirrors
         .iter()
+        .filter(|m| viewer.sees(snapshot, m))
         .filter_map(|m| m.country.as_deref())
         .collect();
     countries.sort_unstable();
@@ -246,14 +253,20 @@ pub(super) fn filters(snapshot: &Snapshot, query: &TableQuery) -> Markup {
 }
 
 /// The table itself.
-pub(super) fn table(snapshot: &Snapshot, history: &History, query: &TableQuery) -> Markup {
+pub(super) fn table(
+    snapshot: &Snapshot,
+    history: &History,
+    query: &TableQuery,
+    viewer: &Viewer,
+) -> Markup {
     let config = &snapshot.config;
     let now = snapshot.generated_at;
-    let rows = rows(snapshot, query);
+    let rows = rows(snapshot, query, viewer);
+    let shown = config.mirrors.iter().filter(|m| viewer.sees(snapshot, m));
     let (key, descending) = sort_of(query);
     let families = &config.probe.ip_families;
     html! {
-        p.count { (rows.len()) " of " (config.mirrors.len()) " mirrors shown." }
+        p.count { (rows.len()) " of " (shown.count()) " mirrors shown." }
         table #mirror-table .mirrors data-sort=(if descending { format!("-{key}") } else { key.to_string() }) {
             thead { tr {
                 @for (k, label) in &KEYS[..4] { (header(query, k, label, key, descending)) }

@@ -13,6 +13,7 @@ use crate::config::{Config, IpFamily, Protocol};
 use crate::freshness::{UpstreamVersion, Verdict};
 use crate::health::State;
 use crate::probe::FailureReason;
+use crate::serve::viewer::Viewer;
 use crate::state::{
     EngineStats, FailureNote, FamilySnapshot, LogEntry, MirrorSnapshot, RepoVerdict, Snapshot,
     UpstreamTarget,
@@ -162,7 +163,12 @@ fn snapshot(config: Arc<Config>) -> Snapshot {
 }
 
 fn overview_html(snapshot: &Snapshot, history: &History, query: &TableQuery) -> String {
-    page("t", NOW, overview::render(snapshot, history, query)).into_string()
+    page(
+        "t",
+        NOW,
+        overview::render(snapshot, history, query, &Viewer::everyone()),
+    )
+    .into_string()
 }
 
 /// The mirror names of the table's rows, in order.
@@ -179,7 +185,7 @@ fn what_a_mirror_sends_is_text_never_markup() {
     let mut history = History::default();
     history.record(&snap);
     let overview = overview_html(&snap, &history, &TableQuery::default());
-    let page = mirror::render(&snap, &history, "m1.example.org")
+    let page = mirror::render(&snap, &history, "m1.example.org", &Viewer::everyone())
         .unwrap()
         .into_string();
     for html in [&overview, &page] {
@@ -230,12 +236,12 @@ fn the_table_sorts_and_filters_on_the_server() {
 fn the_checklist_says_why_a_mirror_is_out() {
     let snap = snapshot(config(3, 1));
     let history = History::default();
-    let down = mirror::render(&snap, &history, "m1.example.org")
+    let down = mirror::render(&snap, &history, "m1.example.org", &Viewer::everyone())
         .unwrap()
         .into_string();
     assert!(down.contains("Not listed for IPv4 clients"), "{down}");
     assert!(down.contains("it is down"), "{down}");
-    let up = mirror::render(&snap, &history, "m0.example.org")
+    let up = mirror::render(&snap, &history, "m0.example.org", &Viewer::everyone())
         .unwrap()
         .into_string();
     assert!(up.contains("Listed for IPv4 clients"), "{up}");
@@ -243,7 +249,7 @@ fn the_checklist_says_why_a_mirror_is_out() {
     // Each recent sweep with the phases of its first fetch, kept to the microsecond.
     assert!(up.contains("resolve 1.2 ms, connect 0.3 ms"), "{up}");
     assert!(up.contains("first byte 45.1 ms"), "{up}");
-    assert!(mirror::render(&snap, &history, "nope.example.org").is_none());
+    assert!(mirror::render(&snap, &history, "nope.example.org", &Viewer::everyone()).is_none());
 }
 
 #[test]
