@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, Config};
 use crate::geoip::{GeoIp, GeoIpError};
 use crate::persist::{self, Loaded};
-use crate::probe::{sweep_slots, HostLimits, SweepContext};
+use crate::probe::{lookup_slots, sweep_slots, HostLimits, SweepContext};
 use crate::probe::{DnsConfig, Fetcher, FetcherConfig, Limits, TrustConfig};
 use crate::scheduler::{self, unix_now};
 use crate::state::{Event, Records, Snapshot, StateWriter};
@@ -68,6 +68,8 @@ pub fn sweep_context(config: &Config) -> Result<SweepContext, StartError> {
     Ok(SweepContext {
         global: Arc::new(Semaphore::new(concurrency.get())),
         sweeps: Arc::new(Semaphore::new(sweep_slots(concurrency, per_host))),
+        lookups: Arc::new(Semaphore::new(lookup_slots(concurrency))),
+        budget: p.interval,
         limits: Limits {
             connect_timeout: p.connect_timeout,
             total_timeout: p.timeout,
@@ -76,6 +78,8 @@ pub fn sweep_context(config: &Config) -> Result<SweepContext, StartError> {
         },
         hosts: Arc::new(HostLimits::new(per_host)),
         check_data_files: config.freshness.check_data_files,
+        // Until the caller shares the state writer's: nothing known, every copy checked.
+        upstream: Arc::default(),
         time_file: config.probe.time_file,
         keep_connections: p.interval < fetcher.idle_timeout(),
         fetcher,
@@ -229,7 +233,7 @@ pub async fn run(
 ) -> Result<(), StartError> {
     // Watch for reloads before anything else, so that no change goes unseen.
     let mut triggers = crate::reload::spawn_triggers(&config.file, shutdown.clone());
-    let ctx = sweep_context(&config)?;
+    let mut ctx = sweep_context(&config)?;
     // Read whole into memory now: lookups on the request path do no I/O. A reload does not
     // reopen them; a changed path or file takes a restart.
     let geoip = GeoIp::open(
@@ -251,6 +255,8 @@ pub async fn run(
     // The writer keeps the records (and their interner); the scheduler's tasks ask it for
     // their validators.
     let mut writer = StateWriter::new(config.clone(), records, now);
+    let digests = writer.upstream_digests();
+    ctx.upstream = digests.clone();
     // Subnet lists published at a URL, as saved: in the very first snapshot, before any
     // fetch (a restart without network keeps placing clients by them).
     let subnets_file = config
@@ -292,7 +298,8 @@ pub async fn run(
         while let Some(trigger) = triggers.recv().await {
             let path = config_tx.borrow().config.file.clone();
             match load_for_reload(path).await {
-                Ok((loaded, ctx)) => {
+                Ok((loaded, mut ctx)) => {
+                    ctx.upstream = digests.clone();
                     for warning in &loaded.warnings {
                         tracing::warn!("{warning}");
                     }
@@ -370,8 +377,9 @@ pub async fn check_once(
     config: Arc<Config>,
     progress: impl Fn(usize, usize),
 ) -> Result<Arc<Snapshot>, StartError> {
-    let ctx = sweep_context(&config)?;
+    let mut ctx = sweep_context(&config)?;
     let mut writer = StateWriter::new(config.clone(), Records::default(), unix_now());
+    ctx.upstream = writer.upstream_digests();
     let files = scheduler::upstream_files(&config, &Default::default());
     // The upstream poll runs beside the sweeps: verdicts are only judged at snapshot time.
     let upstream = tokio::spawn({

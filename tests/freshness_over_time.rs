@@ -326,6 +326,32 @@ async fn a_partial_sync_that_completes_becomes_current() {
 }
 
 #[tokio::test]
+async fn data_files_are_checked_only_for_content_the_upstream_published() {
+    let (net, _dir, mut engine) = one_mirror().await;
+    // In the first directory, content the upstream never showed (a mirror's own build);
+    // in the second, the upstream's own.
+    net.sync(0, DIRS[0], &RepoTree::new(1_700_000_000, "never upstream"));
+    engine.sweep("m0", 100).await;
+    let heads: Vec<String> = net
+        .mirror(0)
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "HEAD")
+        .map(|r| r.path)
+        .collect();
+    assert!(
+        !heads.is_empty(),
+        "the upstream's copy had its data files checked"
+    );
+    assert!(
+        heads.iter().all(|path| !path.contains(DIRS[0])),
+        "data files checked for content the upstream never published: {heads:?}"
+    );
+    let f = v4(&engine.snapshot(100), "m0");
+    assert_eq!(f.repos[1].verdict, Verdict::Current, "{f:?}");
+}
+
+#[tokio::test]
 async fn copies_of_targets_dropped_from_the_layout_are_forgotten() {
     let net = Network::start(1).await;
     let dir = tempfile::tempdir().unwrap();

@@ -483,3 +483,129 @@ async fn a_module_tree_on_its_own_host_is_fetched_there() {
     let split = v4(&snapshot, "split");
     assert_eq!(verdicts(&split), [Verdict::Current, error("dns")]);
 }
+
+/// A host that keeps timing out is given up for the rest of the sweep: three timeouts in a
+/// row, then its other files are `skipped`. A skip is no evidence either way: the copy seen
+/// before is kept (and comes back with the next 304), and the verdict says `skipped`, not
+/// a timeout that never happened. Without this, a drip-feeding or black-holed mirror cost
+/// one timeout per file, every sweep; the healthy mirror beside them is untouched.
+#[tokio::test]
+async fn hosts_that_keep_timing_out_are_given_up_for_the_rest_of_the_sweep() {
+    let net = network(3).await;
+    for arch in ["aarch64", "ppc64le", "s390x"] {
+        for repo in ["BaseOS", "AppStream"] {
+            net.publish(&format!("9.8/{repo}/{arch}/os/"), &tree());
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(&net, &["hole", "good", "drip"])
+        .arches("[x86_64, aarch64, ppc64le, s390x]")
+        .probe("per_host", "1")
+        .probe("timeout", "1s")
+        .load(dir.path());
+    let mut engine = common::Engine::new(config, 100);
+    engine.poll(100).await;
+    for name in ["hole", "good"] {
+        engine.sweep(name, 200).await;
+        assert_healthy(&engine.snapshot(200), name);
+    }
+    // "drip" is swept for the first time while it drip-feeds its bodies; "hole", known
+    // since the last sweep, stops answering at all.
+    net.misbehave(0, Behaviour::BlackHole);
+    net.misbehave(2, Behaviour::SlowBody { bytes_per_sec: 50 });
+    let mut want = vec![error("timeout"); 3];
+    want.extend(vec![error("skipped"); 5]);
+    for (i, name) in [(0, "hole"), (2, "drip")] {
+        let requests_before = net.mirror(i).requests().len();
+        let report = engine.sweep(name, 300).await;
+        let kinds: Vec<&str> = report.files.iter().map(|f| f.result.kind()).collect();
+        assert_eq!(&kinds[..3], ["failed"; 3], "{name}: {kinds:?}");
+        assert_eq!(&kinds[3..], ["skipped"; 5], "{name}: {kinds:?}");
+        // Three requests, no more (a black hole never reads one, so records none).
+        let requests = net.mirror(i).requests().len() - requests_before;
+        assert_eq!(requests, if name == "drip" { 3 } else { 0 }, "{name}");
+        let f = v4(&engine.snapshot(300), name);
+        let log = f.log.last().unwrap();
+        assert_eq!((log.files_ok, log.files_failed), (0, 3), "{name}: {log:?}");
+        assert_eq!(reason(&f).as_deref(), Some("timeout"), "{name}");
+        assert_eq!(verdicts(&f), want, "{name}");
+    }
+    // What "hole" showed before is kept, not overwritten: its copies are as of t=200.
+    let records = engine.writer.records();
+    let family = records.mirrors["hole"]
+        .families
+        .get(&IpFamily::Ipv4)
+        .unwrap();
+    assert!(family
+        .copies
+        .iter()
+        .all(|(_, c)| c.at == 200 || c.at == 300));
+    assert_eq!(family.copies.iter().filter(|(_, c)| c.at == 200).count(), 5);
+    engine.sweep("good", 300).await;
+    assert_healthy(&engine.snapshot(300), "good");
+
+    // The host answers again: 304s bring back what was seen before the skip.
+    net.mirror(0).reset_behaviour();
+    engine.sweep("hole", 400).await;
+    let f = v4(&engine.snapshot(400), "hole");
+    assert_eq!(verdicts(&f), vec![Verdict::Current; 8], "{f:?}");
+}
+
+/// A resolver that never answers holds lookups, not the sweep slots: 500 mirrors whose
+/// names never resolve, beside 10 given by address. The ten are swept on schedule, and
+/// every mirror's first sweep ends within the bound documented for `probe.concurrency`:
+/// the first sweeps' spread (at most 10 s) plus ⌈500 / 128 lookup slots⌉ × 1 s of lookup
+/// time (two attempts of `connect_timeout`), 14 s here; the test allows twice that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_resolver_does_not_starve_mirrors_given_by_address() {
+    // A name server that reads nothing and answers nothing: every lookup times out.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let net = network(10).await;
+    let mut text = format!(
+        "upstream:\n  urls: [\"{}\"]\nlayout:\n  versions: [\"9.8\"]\n  arches: {{\"9\": [x86_64]}}\n  repos:\n    - {{name: baseos, path: BaseOS/$basearch/os/}}\n    - {{name: appstream, path: AppStream/$basearch/os/}}\nmirrors:\n",
+        net.upstream.base_url()
+    );
+    for i in 0..10 {
+        text.push_str(&common::mirror_entry(
+            &format!("ok{i}"),
+            &net.mirror(i).base_url(),
+        ));
+    }
+    for i in 0..500 {
+        text.push_str(&common::mirror_entry(
+            &format!("dead{i}"),
+            &format!("http://m{i}.never-answers.test/"),
+        ));
+    }
+    text.push_str(&format!(
+        "probe:\n  dns_servers: [\"{silent_addr}\"]\n  ip_families: [ipv4]\n  interval: 5s\n  timeout: 2s\n  connect_timeout: 500ms\n  concurrency: 64\nstate:\n  path: state.json\n"
+    ));
+    let d = common::daemon::Daemon::spawn(&text).await;
+    d.wait_ready(Duration::from_secs(28)).await;
+    let last_sweeps = |body: &str| -> Vec<i64> {
+        let all: serde_json::Value = serde_json::from_str(body).unwrap();
+        let mirrors = all["mirrors"].as_array().unwrap();
+        let ok = mirrors
+            .iter()
+            .filter(|m| m["name"].as_str().unwrap().starts_with("ok"));
+        ok.map(|m| m["families"][0]["last_sweep"].as_i64().unwrap())
+            .collect()
+    };
+    let (_, body) = d.get("/api/v1/mirrors").await;
+    let before = last_sweeps(&body);
+    assert_eq!(before.len(), 10);
+    let (_, one) = d.get("/api/v1/mirrors/dead7").await;
+    assert!(one.contains("\"down\"") || one.contains("dns"), "{one}");
+    // Two intervals later, every mirror given by address has been swept again.
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let (_, body) = d.get("/api/v1/mirrors").await;
+    let after = last_sweeps(&body);
+    for (b, a) in before.iter().zip(&after) {
+        assert!(
+            a > b,
+            "a mirror given by address was not swept again: {before:?} {after:?}"
+        );
+    }
+    drop(silent);
+}

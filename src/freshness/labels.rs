@@ -8,7 +8,7 @@ use crate::probe::FailureReason;
 
 /// Why a copy is judged [`Verdict::Error`](super::Verdict::Error): the failure of its last
 /// fetch, or what the records know instead of one. Written (API, state file) as its label:
-/// a [`FailureReason`]'s, `"state"` or `"not fetched yet"`.
+/// a [`FailureReason`]'s, `"state"`, `"not fetched yet"` or `"skipped"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorReason {
     /// The last fetch of the file failed.
@@ -18,18 +18,22 @@ pub enum ErrorReason {
     StateFile,
     /// No copy was ever recorded and no sweep of the family failed: nothing fetched yet.
     NotFetchedYet,
+    /// The last sweep did not fetch the file: its host had failed again and again, or the
+    /// sweep's time was up. What was seen before is kept for when the host answers.
+    Skipped,
 }
 
 impl ErrorReason {
     /// Every value, the probe's reasons first.
-    pub const ALL: [ErrorReason; FailureReason::ALL.len() + 2] = {
-        let mut all = [ErrorReason::StateFile; FailureReason::ALL.len() + 2];
+    pub const ALL: [ErrorReason; FailureReason::ALL.len() + 3] = {
+        let mut all = [ErrorReason::StateFile; FailureReason::ALL.len() + 3];
         let mut i = 0;
         while i < FailureReason::ALL.len() {
             all[i] = ErrorReason::Probe(FailureReason::ALL[i]);
             i += 1;
         }
         all[i + 1] = ErrorReason::NotFetchedYet;
+        all[i + 2] = ErrorReason::Skipped;
         all
     };
 
@@ -38,6 +42,7 @@ impl ErrorReason {
             ErrorReason::Probe(reason) => reason.as_str(),
             ErrorReason::StateFile => "state",
             ErrorReason::NotFetchedYet => "not fetched yet",
+            ErrorReason::Skipped => "skipped",
         }
     }
 

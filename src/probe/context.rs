@@ -18,10 +18,20 @@ pub struct SweepContext {
     /// Sweeps in progress: a sweep holds a slot from before it allocates anything until its
     /// report is made. About `concurrency / per_host` slots keep the global cap busy.
     pub sweeps: Arc<Semaphore>,
+    /// Name lookups in progress, outside the sweep slots and the global cap: a resolver that
+    /// never answers holds these ([`lookup_slots`]), never the slots healthy mirrors need.
+    pub lookups: Arc<Semaphore>,
+    /// How long a sweep may start new fetches, from when it takes its slot (`probe.interval`:
+    /// a sweep still going when its next one is due has nothing left to say). Files not
+    /// started by then are skipped; fetches under way end within their own timeout.
+    pub budget: std::time::Duration,
     pub limits: Limits,
     /// Requests in flight to one host, across every sweep and the upstream poll.
     pub hosts: Arc<HostLimits>,
     pub check_data_files: bool,
+    /// What the upstream has shown, so that data files are checked only for content it
+    /// published (see [`UpstreamDigests::worth_checking`]).
+    pub upstream: Arc<UpstreamDigests>,
     /// Also fetch the `TIME` file (an epoch) at the mirror's root.
     pub time_file: bool,
     /// Keep a sweep's connections for the next sweep of the mirror: only worth it when that
@@ -31,10 +41,40 @@ pub struct SweepContext {
     pub keep_connections: bool,
 }
 
+/// The sha256 of every upstream `repomd.xml` version the state remembers, by target key:
+/// written by the state writer after each upstream poll, read by sweeps.
+#[derive(Debug, Default)]
+pub struct UpstreamDigests(std::sync::RwLock<std::collections::HashMap<String, Vec<[u8; 32]>>>);
+
+impl UpstreamDigests {
+    /// Replace what is known with `digests` (target key → the sha256 of each version).
+    pub fn set(&self, digests: std::collections::HashMap<String, Vec<[u8; 32]>>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = digests;
+    }
+
+    /// Whether a copy of `key` whose repomd.xml hashes to `sha256` is worth checking data
+    /// files for: when the upstream has published that content, or when nothing is known
+    /// of the upstream's `key` yet (its first poll may come after the first sweep). A copy
+    /// the upstream never showed gets a verdict from its repomd.xml alone; checking its data
+    /// files would cost requests for nothing a verdict uses.
+    pub fn worth_checking(&self, key: &str, sha256: &[u8; 32]) -> bool {
+        let known = self.0.read().unwrap_or_else(|p| p.into_inner());
+        known
+            .get(key)
+            .is_none_or(|digests| digests.is_empty() || digests.iter().any(|d| d == sha256))
+    }
+}
+
 /// How many sweeps may be in progress at once: enough to keep `concurrency` requests in
 /// flight when each sweep has `per_host` of them, and at least one.
 pub fn sweep_slots(concurrency: NonZeroUsize, per_host: NonZeroUsize) -> usize {
     (concurrency.get() / per_host).max(1)
+}
+
+/// How many name lookups may be in flight at once: twice the request cap, so that a dead
+/// resolver costs each mirror about one lookup timeout, not a queue of them.
+pub fn lookup_slots(concurrency: NonZeroUsize) -> usize {
+    concurrency.get().saturating_mul(2)
 }
 
 /// One semaphore per host name, created on first use, so that the IPv4 and IPv6 sweeps of a

@@ -41,7 +41,7 @@ pub use outcome::{
 };
 pub use tls::TrustConfig;
 
-pub use context::{sweep_slots, HostLimits, SweepContext};
+pub use context::{lookup_slots, sweep_slots, HostLimits, SweepContext, UpstreamDigests};
 pub use plan::{SweepPlan, Targets};
 pub use report::{FileReport, FileResult, SweepReport};
 pub use sweep::sweep;

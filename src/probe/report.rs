@@ -29,6 +29,10 @@ pub enum FileResult {
         reason: FailureReason,
         detail: String,
     },
+    /// Not fetched in this sweep: its host had failed [`super::sweep::GIVE_UP_AFTER`] times
+    /// in a row, or the sweep's time was up. No evidence either way: the copy kept of the
+    /// file and its validators stay as they were.
+    Skipped,
 }
 
 impl FileResult {
@@ -48,18 +52,27 @@ impl FileResult {
                 sha256,
                 missing: missing.as_deref(),
             },
-            FileResult::NotModified => Fetched::Kept,
+            FileResult::NotModified | FileResult::Skipped => Fetched::Kept,
             FileResult::NotFound | FileResult::Failed { .. } => Fetched::Lost,
         }
     }
 
-    /// A short name for logs: `fetched`, `not_modified`, `not_found` or `failed`.
+    /// Whether the mirror answered for this file (with the file, a 304 or a 404).
+    pub fn answered(&self) -> bool {
+        matches!(
+            self,
+            FileResult::Fetched { .. } | FileResult::NotModified | FileResult::NotFound
+        )
+    }
+
+    /// A short name for logs: `fetched`, `not_modified`, `not_found`, `failed` or `skipped`.
     pub fn kind(&self) -> &'static str {
         match self {
             FileResult::Fetched { .. } => "fetched",
             FileResult::NotModified => "not_modified",
             FileResult::NotFound => "not_found",
             FileResult::Failed { .. } => "failed",
+            FileResult::Skipped => "skipped",
         }
     }
 }
@@ -74,6 +87,15 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    /// A file not fetched in this sweep: its validators stand.
+    pub(super) fn skipped(key: String) -> FileReport {
+        FileReport {
+            key,
+            result: FileResult::Skipped,
+            next: Next::Kept,
+        }
+    }
+
     /// A file that could not be fetched: no validators.
     pub(super) fn failed(key: String, result: FileResult) -> FileReport {
         FileReport {

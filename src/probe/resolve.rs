@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,20 @@ pub(super) fn dns_failure(detail: String) -> Failure {
         phase: Phase::Resolve,
         detail,
     }
+}
+
+/// [`resolve`] under the sweeps' cap on lookups in flight (`ctx.lookups`), which an address
+/// given as such does not need. Waiting for the cap is not counted as resolve time.
+pub(super) async fn resolve_capped(
+    ctx: &SweepContext,
+    host: &str,
+    family: IpFamily,
+) -> (Result<Option<IpAddr>, Failure>, Duration) {
+    let _permit = match super::dns::ip_literal(host) {
+        Some(_) => None,
+        None => ctx.lookups.acquire().await.ok(),
+    };
+    resolve(&ctx.fetcher, host, family).await
 }
 
 /// Resolve `host` in `family`: `Ok(None)` when the name has no address in that family.
@@ -46,6 +61,9 @@ pub async fn resolve(
 pub(super) struct Route {
     pub(super) addr: Result<IpAddr, Failure>,
     pub(super) limit: Arc<Semaphore>,
+    /// Timeouts and connection failures in a row in this sweep (any answer resets it): at
+    /// [`super::sweep::GIVE_UP_AFTER`], the host's remaining files are skipped.
+    pub(super) failures: AtomicU32,
 }
 
 /// A route for every host name the plan's files are on. The mirror's main host was resolved
@@ -64,13 +82,14 @@ pub(super) async fn routes<'p>(
         Route {
             addr: Ok(addr),
             limit: ctx.hosts.get(host),
+            failures: AtomicU32::new(0),
         },
     );
     for other in plan.hosts() {
         if routes.contains_key(other) {
             continue;
         }
-        let addr = match resolve(&ctx.fetcher, other, plan.family).await.0 {
+        let addr = match resolve_capped(ctx, other, plan.family).await.0 {
             Ok(Some(addr)) => Ok(addr),
             Ok(None) => Err(dns_failure(format!(
                 "{other}: no {} address",
@@ -79,7 +98,15 @@ pub(super) async fn routes<'p>(
             Err(failure) => Err(failure),
         };
         let limit = ctx.hosts.get(other);
-        routes.insert(other, Route { addr, limit });
+        let failures = AtomicU32::new(0);
+        routes.insert(
+            other,
+            Route {
+                addr,
+                limit,
+                failures,
+            },
+        );
     }
     routes
 }

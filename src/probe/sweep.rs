@@ -7,6 +7,7 @@
 //! sweep holds one of `ctx.sweeps` slots from start to end, so that only about
 //! `concurrency / per_host` sweeps have a working set (fetch tasks, results) at a time.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -20,7 +21,7 @@ use url::Url;
 use super::context::SweepContext;
 use super::plan::SweepPlan;
 use super::report::{FileReport, FileResult, SweepReport};
-use super::resolve::{resolve, routes};
+use super::resolve::{resolve_capped, routes, Route};
 use super::validators::Validators;
 use super::{Failure, FailureReason, FetchOutcome, FetchRequest, Phase, Timings, TlsInfo};
 use crate::config::Protocol;
@@ -84,28 +85,14 @@ pub async fn sweep(
     started: i64,
 ) -> SweepReport {
     let clock = Instant::now();
-    // Whole sweeps wait here, before anything is allocated for them. The sweep's own state
-    // (several KB: the fetches of the TIME file and of other protocols) is boxed only then,
-    // so that it is not part of every waiting (mirror, family) task.
-    let _slot = ctx.sweeps.acquire().await.ok();
-    // The span too is made only once the sweep runs.
-    let span = tracing::info_span!("sweep", mirror = %plan.mirror, family = plan.family.as_str());
-    Box::pin(run_sweep(ctx, plan, previous, started, clock).instrument(span)).await
-}
-
-async fn run_sweep(
-    ctx: &SweepContext,
-    plan: &SweepPlan,
-    previous: &[Option<Validators>],
-    started: i64,
-    clock: Instant,
-) -> SweepReport {
     let mut report = SweepReport::new(plan, started);
+    // Names are looked up before the sweep takes a slot, under their own cap: a resolver
+    // that never answers keeps lookups waiting, not the slots of mirrors that resolve.
     let Some(host) = plan.host() else {
         report.duration = clock.elapsed();
         return report;
     };
-    let (resolved, resolve_time) = resolve(&ctx.fetcher, host, plan.family).await;
+    let (resolved, resolve_time) = resolve_capped(ctx, host, plan.family).await;
     report.resolve = resolve_time;
     let addr = match resolved {
         Ok(Some(addr)) => addr,
@@ -122,6 +109,34 @@ async fn run_sweep(
     };
     report.address = Some(addr);
     let routes = routes(ctx, plan, host, addr).await;
+    // Whole sweeps wait here, before their working set is allocated. The sweep's own state
+    // (several KB: the fetches of the TIME file and of other protocols) is boxed only then,
+    // so that it is not part of every waiting (mirror, family) task.
+    let _slot = ctx.sweeps.acquire().await.ok();
+    // The span too is made only once the sweep runs.
+    let span = tracing::info_span!("sweep", mirror = %plan.mirror, family = plan.family.as_str());
+    let sweep = run_sweep(ctx, plan, previous, report, clock, addr, routes);
+    Box::pin(sweep.instrument(span)).await
+}
+
+/// After this many timeouts or connection failures in a row to one host, a sweep skips that
+/// host's remaining files: a dead or drip-feeding host then costs a sweep about two
+/// timeouts, not one per file.
+pub(super) const GIVE_UP_AFTER: u32 = 3;
+
+async fn run_sweep(
+    ctx: &SweepContext,
+    plan: &SweepPlan,
+    previous: &[Option<Validators>],
+    mut report: SweepReport,
+    clock: Instant,
+    addr: IpAddr,
+    routes: HashMap<&str, Route>,
+) -> SweepReport {
+    let deadline = Instant::now() + ctx.budget;
+    let give_up = |route: &Route| {
+        route.failures.load(Ordering::Relaxed) >= GIVE_UP_AFTER || Instant::now() >= deadline
+    };
     // `per_host` workers inside this task take the files in order, each waiting for its
     // permits before it starts a file: no task and no copy of the validators per file, and
     // no more fetch state than requests the sweep may have in flight.
@@ -155,10 +170,26 @@ async fn run_sweep(
                     continue;
                 }
             };
+            if give_up(route) {
+                done.push((index, FileReport::skipped(key), None));
+                continue;
+            }
             let _local = route.limit.acquire().await.ok();
             let _global = ctx.global.acquire().await.ok();
+            // Permits can take a while: the host may have failed meanwhile.
+            if give_up(route) {
+                done.push((index, FileReport::skipped(key), None));
+                continue;
+            }
             let previous = previous.get(index).and_then(Option::as_ref);
-            let (mut file, stats) = fetch_file(ctx, previous, &url, addr).await;
+            let (mut file, stats) = fetch_file(ctx, previous, &key, &url, addr).await;
+            match &file.result {
+                FileResult::Failed {
+                    reason: FailureReason::Timeout | FailureReason::Connect,
+                    ..
+                } => route.failures.fetch_add(1, Ordering::Relaxed),
+                _ => route.failures.swap(0, Ordering::Relaxed),
+            };
             file.key = key;
             log_file(&file, Some(&stats));
             done.push((index, file, Some(stats)));
@@ -182,7 +213,7 @@ async fn run_sweep(
     let cold = stats().find(|s| !s.reused).or_else(|| stats().next());
     report.phases = cold.map(|s| {
         let mut phases = s.timings;
-        phases.resolve += resolve_time;
+        phases.resolve += report.resolve;
         phases
     });
     report.tls_not_after = stats().find_map(|s| s.tls.map(|t| t.not_after_unix));
@@ -204,10 +235,18 @@ async fn run_sweep(
             ),
         })
         .collect();
-    let answered = report
+    let skipped = report
         .files
         .iter()
-        .any(|f| !matches!(f.result, FileResult::Failed { .. }));
+        .filter(|f| f.result == FileResult::Skipped);
+    let skipped = skipped.count();
+    if skipped > 0 {
+        tracing::info!(
+            skipped,
+            "files skipped: a host kept failing, or the sweep ran out of time"
+        );
+    }
+    let answered = report.files.iter().any(|f| f.result.answered());
     report.protocols.insert(plan.primary, answered);
     if !answered {
         report.failure = report.files.iter().find_map(|f| match &f.result {
@@ -287,18 +326,26 @@ fn log_file(file: &FileReport, stats: Option<&FetchStats>) {
 }
 
 /// Fetches one repomd.xml (conditionally when `previous` allows) and checks its data files
-/// when it is new. The key of the report is left for the caller to set.
+/// when it is new and the upstream published it. The key of the report is left for the
+/// caller to set.
 async fn fetch_file(
     ctx: &SweepContext,
     previous: Option<&Validators>,
+    key: &str,
     url: &Url,
     addr: IpAddr,
 ) -> (FileReport, FetchStats) {
     let mut request = FetchRequest::get(url, addr);
     request.limits = ctx.limits;
     // A copy whose data files were not all found is fetched in full until they are: a 304
-    // would say nothing about the data files that may have arrived since.
-    if let Some(previous) = previous.filter(|p| p.complete() || !ctx.check_data_files) {
+    // would say nothing about the data files that may have arrived since. That is, unless
+    // they were not looked for, the upstream having never published that content.
+    let unchecked = |p: &Validators| {
+        p.sha256()
+            .is_some_and(|sha256| !ctx.upstream.worth_checking(key, sha256))
+    };
+    let conditional = |p: &&Validators| p.complete() || !ctx.check_data_files || unchecked(p);
+    if let Some(previous) = previous.filter(conditional) {
         request.if_none_match = previous.etag();
         request.if_modified_since = previous.last_modified();
     }
@@ -333,7 +380,13 @@ async fn fetch_file(
                     // checked.
                     drop(r.body);
                     let known = previous.is_some_and(|p| p.complete() && p.same_sha256(&sha256));
-                    let missing = if ctx.check_data_files && !known {
+                    let mut digest = [0u8; 32];
+                    let hashed = hex::decode_to_slice(&sha256, &mut digest).is_ok();
+                    let missing = if ctx.check_data_files
+                        && !known
+                        && hashed
+                        && ctx.upstream.worth_checking(key, &digest)
+                    {
                         Some(missing_data_files(ctx, &parsed, url, addr).await)
                     } else {
                         None
@@ -361,8 +414,14 @@ async fn fetch_file(
     (report, stats)
 }
 
+/// At most this many data files of one copy are checked. createrepo_c writes about a
+/// dozen; a mirror's own repomd.xml could list a thousand.
+const MAX_DATA_FILES: usize = 64;
+
 /// The data files of `parsed` that the mirror does not serve with their stated size.
-/// A file that could not be checked (timeout, 5xx) is not called missing.
+/// A file that could not be checked (timeout, 5xx) is not called missing, nor is one past
+/// [`MAX_DATA_FILES`] or left when the check's deadline, one probe timeout for all of a
+/// copy's data files together, has passed.
 async fn missing_data_files(
     ctx: &SweepContext,
     parsed: &repomd::Repomd,
@@ -373,13 +432,20 @@ async fn missing_data_files(
     let Ok(repo_dir) = repomd_url.join("../") else {
         return Vec::new();
     };
+    let deadline = Instant::now() + ctx.limits.total_timeout;
     let mut missing = Vec::new();
-    for data in parsed.data_files_to_check() {
+    for data in parsed.data_files_to_check().take(MAX_DATA_FILES) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            tracing::debug!(%repomd_url, "data-file check cut off by its deadline");
+            break;
+        }
         let Ok(url) = repo_dir.join(&data.href) else {
             continue;
         };
         let mut request = FetchRequest::head(&url, addr);
         request.limits = ctx.limits;
+        request.limits.total_timeout = left;
         let outcome = ctx.fetcher.fetch(&request).await;
         match &outcome.result {
             Ok(r) if r.status == 404 || r.status == 410 => missing.push(data.href.clone()),

@@ -94,6 +94,11 @@ impl Validators {
         self.last_modified.as_deref().map(String::as_str)
     }
 
+    /// The copy's sha256, when it was read in full.
+    pub fn sha256(&self) -> Option<&[u8; 32]> {
+        self.has_sha256.then_some(&self.sha256)
+    }
+
     /// Whether the copy had this sha256 (hex).
     pub fn same_sha256(&self, sha256: &str) -> bool {
         let mut bytes = [0u8; 32];

@@ -13,7 +13,7 @@ use crate::config::{Config, IpFamily};
 use crate::freshness::UpstreamHistory;
 use crate::probe::upstream::{UpstreamReport, UpstreamResult};
 use crate::probe::FailureReason;
-use crate::probe::{FileResult, SweepReport, Validators};
+use crate::probe::{FileResult, SweepReport, UpstreamDigests, Validators};
 
 mod build;
 use crate::subnets::Published;
@@ -73,6 +73,8 @@ pub struct StateWriter {
     subnets_changed: bool,
     /// A save ended since the last snapshot: its result is worth publishing.
     save_noted: bool,
+    /// The upstream's versions as sweeps see them, kept in step with the records.
+    digests: Arc<UpstreamDigests>,
 }
 
 /// The target table of `config` (see [`StateWriter`]'s `targets`).
@@ -104,7 +106,7 @@ impl StateWriter {
             started_at: now,
             ..EngineStats::default()
         };
-        StateWriter {
+        let writer = StateWriter {
             targets: target_table(&config),
             config,
             records,
@@ -120,7 +122,11 @@ impl StateWriter {
             subnets: Arc::default(),
             subnets_changed: false,
             save_noted: false,
-        }
+            digests: Arc::default(),
+        };
+        // Versions restored from the state file count before the first poll.
+        writer.publish_digests();
+        writer
     }
 
     pub fn records(&self) -> &Records {
@@ -132,6 +138,26 @@ impl StateWriter {
     }
 
     /// The validators of each upstream file whose current version is known, by key.
+    /// What the upstream has shown, shared with the sweeps (see [`UpstreamDigests`]).
+    pub fn upstream_digests(&self) -> Arc<UpstreamDigests> {
+        self.digests.clone()
+    }
+
+    fn publish_digests(&self) {
+        let digest = |hex: &str| {
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(hex, &mut bytes).ok().map(|()| bytes)
+        };
+        let digests = self.records.upstream.iter().map(|(key, u)| {
+            let versions = u.history.versions().iter();
+            (
+                key.clone(),
+                versions.filter_map(|v| digest(&v.sha256)).collect(),
+            )
+        });
+        self.digests.set(digests.collect());
+    }
+
     pub fn upstream_validators(&self) -> HashMap<String, Validators> {
         let records = self.records.upstream.iter();
         records
@@ -193,6 +219,7 @@ impl StateWriter {
                 if failed > 1 {
                     tracing::warn!(failed, total, "upstream files that could not be polled");
                 }
+                self.publish_digests();
                 // Upstream reachability shows in the snapshot even when nothing changed.
                 self.all_dirty = true;
             }
@@ -201,6 +228,8 @@ impl StateWriter {
                 self.stats.sweeps += 1;
                 for file in &report.files {
                     self.count_probe(match &file.result {
+                        // Not probed at all.
+                        FileResult::Skipped => continue,
                         FileResult::Failed { reason, .. } => Some(*reason),
                         FileResult::NotFound => Some(FailureReason::HttpStatus),
                         _ => None,
@@ -223,6 +252,7 @@ impl StateWriter {
             }
             Event::Config(config) => {
                 self.records.retain(&config);
+                self.publish_digests();
                 self.targets = target_table(&config);
                 self.config = config;
                 self.stats.config_reload_ok = true;

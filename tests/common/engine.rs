@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use mirrorwatch::config::{Config, IpFamily};
 use mirrorwatch::health::State;
-use mirrorwatch::probe::{SweepContext, Validators};
+use mirrorwatch::probe::{SweepContext, SweepReport, Validators};
 use mirrorwatch::state::{Event, Records, Snapshot, StateWriter};
 
 use super::v4;
@@ -25,8 +25,9 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: Arc<Config>, now: i64) -> Engine {
-        let ctx = mirrorwatch::daemon::sweep_context(&config).unwrap();
+        let mut ctx = mirrorwatch::daemon::sweep_context(&config).unwrap();
         let writer = StateWriter::new(config.clone(), Records::default(), now);
+        ctx.upstream = writer.upstream_digests();
         Engine {
             config,
             ctx,
@@ -53,6 +54,7 @@ impl Engine {
             .collect();
         self.ctx = mirrorwatch::daemon::sweep_context(&self.config).unwrap();
         self.writer = StateWriter::new(self.config.clone(), records, now);
+        self.ctx.upstream = self.writer.upstream_digests();
     }
 
     /// Polls the upstream at `now`, with the validators the records hold (what a starting
@@ -64,9 +66,9 @@ impl Engine {
         self.writer.apply(Event::Upstream(reports), now);
     }
 
-    /// Sweeps `mirror` over IPv4 at `now` and folds the report; its validators are then
-    /// the report's next ones, as `scheduler::mirror_loop` keeps them.
-    pub async fn sweep(&mut self, mirror: &str, now: i64) {
+    /// Sweeps `mirror` over IPv4 at `now` and folds the report (returned too); its
+    /// validators are then the report's next ones, as `scheduler::mirror_loop` keeps them.
+    pub async fn sweep(&mut self, mirror: &str, now: i64) -> SweepReport {
         let previous = self.previous.entry(mirror.to_string()).or_default();
         let m = self.config.mirror(mirror).unwrap();
         let planner = mirrorwatch::scheduler::Planner::new(self.config.clone());
@@ -77,7 +79,9 @@ impl Engine {
         for file in &report.files {
             file.next.apply_keyed(&file.key, previous);
         }
-        self.writer.apply(Event::Sweep(Box::new(report)), now);
+        self.writer
+            .apply(Event::Sweep(Box::new(report.clone())), now);
+        report
     }
 
     pub fn snapshot(&mut self, now: i64) -> Arc<Snapshot> {

@@ -57,24 +57,30 @@ impl Serialize for CopyOut<'_> {
         }
         let c = self.0;
         Out {
-            seen: match &c.seen {
-                Seen::Fetched { content, missing } => SeenOut::Fetched {
-                    sha256: Hex(&content.sha256),
-                    timestamp: content.timestamp,
-                    revision: content.revision,
-                    missing,
-                },
-                Seen::NotFound => SeenOut::NotFound,
-                Seen::Failed { reason, detail } => SeenOut::Failed {
-                    reason: reason.as_str(),
-                    detail,
-                },
-            },
+            seen: seen_out(&c.seen),
             etag: &c.etag,
             last_modified: &c.last_modified,
             at: c.at,
         }
         .serialize(serializer)
+    }
+}
+
+/// How `seen` is saved. A skip is not: what was seen before it is.
+fn seen_out(seen: &Seen) -> SeenOut<'_> {
+    match seen {
+        Seen::Fetched { content, missing } => SeenOut::Fetched {
+            sha256: Hex(&content.sha256),
+            timestamp: content.timestamp,
+            revision: content.revision,
+            missing,
+        },
+        Seen::NotFound => SeenOut::NotFound,
+        Seen::Failed { reason, detail } => SeenOut::Failed {
+            reason: reason.as_str(),
+            detail,
+        },
+        Seen::Skipped { before } => seen_out(before),
     }
 }
 

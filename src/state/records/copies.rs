@@ -89,6 +89,22 @@ pub enum Seen {
         reason: ErrorReason,
         detail: Text,
     },
+    /// The last sweep skipped the file (see `FileResult::Skipped`): judged
+    /// `error(skipped)`, while `before`, what was seen last, waits for the host to answer
+    /// again (a 304 then brings it back). Saved as `before`.
+    Skipped {
+        before: Box<Seen>,
+    },
+}
+
+impl Seen {
+    /// What was last seen of the file, a skip looked through.
+    pub fn evidence(&self) -> &Seen {
+        match self {
+            Seen::Skipped { before } => before.evidence(),
+            seen => seen,
+        }
+    }
 }
 
 impl CopyRecord {
@@ -108,13 +124,16 @@ impl CopyRecord {
             },
             Seen::NotFound => MirrorCopy::NotFound,
             Seen::Failed { reason, .. } => MirrorCopy::Failed { reason: *reason },
+            Seen::Skipped { .. } => MirrorCopy::Failed {
+                reason: ErrorReason::Skipped,
+            },
         }
     }
 
     /// Validators and hash for the next conditional GET.
     /// [`Self::previous`] in the compact form a sweep takes, straight from the stored hash.
     pub fn validators(&self) -> Validators {
-        let (sha256, complete) = match &self.seen {
+        let (sha256, complete) = match self.seen.evidence() {
             Seen::Fetched { content, missing } => (
                 Some(&content.sha256),
                 missing.as_ref().is_some_and(|m| m.is_empty()),
@@ -131,7 +150,7 @@ impl CopyRecord {
 
     #[cfg(test)]
     pub fn previous(&self) -> Previous {
-        let (sha256, complete) = match &self.seen {
+        let (sha256, complete) = match self.seen.evidence() {
             Seen::Fetched { content, missing } => (
                 Some(content.sha256_hex()),
                 missing.as_ref().is_some_and(|m| m.is_empty()),

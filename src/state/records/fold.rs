@@ -6,7 +6,7 @@ use super::{
     UpstreamRecord, LOG_LENGTH,
 };
 use crate::config::settings::HealthSettings;
-use crate::freshness::UpstreamHistory;
+use crate::freshness::{ErrorReason, UpstreamHistory};
 use crate::health::SweepResult;
 use crate::probe::upstream::{UpstreamReport, UpstreamResult};
 use crate::probe::FailureReason;
@@ -113,10 +113,43 @@ impl Records {
         let mut first_failure = None;
         for file in report.files {
             let seen = match file.result {
+                // No new evidence: what was seen stays (and so does `at`), judged
+                // `error(skipped)` until the host answers again.
+                FileResult::Skipped => {
+                    match family.copies.get_mut(&file.key) {
+                        Some(copy) => {
+                            if !matches!(copy.seen, Seen::Skipped { .. }) {
+                                let before = std::mem::replace(&mut copy.seen, Seen::NotFound);
+                                copy.seen = Seen::Skipped {
+                                    before: Box::new(before),
+                                };
+                            }
+                        }
+                        None => {
+                            let seen = Seen::Failed {
+                                reason: ErrorReason::Skipped,
+                                detail: interner.text(""),
+                            };
+                            let copy = CopyRecord {
+                                seen,
+                                etag: None,
+                                last_modified: None,
+                                at: report.started,
+                            };
+                            family.copies.insert(interner.text_owned(file.key), copy);
+                        }
+                    }
+                    continue;
+                }
                 FileResult::NotModified => {
                     ok += 1;
                     if let Some(copy) = family.copies.get_mut(&file.key) {
                         copy.at = report.started;
+                        // Answered again: what was seen before the skip stands.
+                        if let Seen::Skipped { before } = &mut copy.seen {
+                            let before = std::mem::replace(&mut **before, Seen::NotFound);
+                            copy.seen = before;
+                        }
                     }
                     continue;
                 }
@@ -136,14 +169,11 @@ impl Records {
                                 .collect::<Box<[Text]>>()
                         });
                         // An unchecked copy of a known hash keeps what the last check found.
-                        let missing = missing.or_else(|| match family.copies.get(&file.key) {
-                            Some(CopyRecord {
-                                seen:
-                                    Seen::Fetched {
-                                        content: c,
-                                        missing,
-                                    },
-                                ..
+                        let kept = family.copies.get(&file.key).map(|c| c.seen.evidence());
+                        let missing = missing.or_else(|| match kept {
+                            Some(Seen::Fetched {
+                                content: c,
+                                missing,
                             }) if c.sha256 == content.sha256 => missing.clone(),
                             _ => None,
                         });
