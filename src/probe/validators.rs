@@ -3,8 +3,6 @@
 //! fetch makes of them ([`Validators::next`]): the sweep puts its result in the report, and
 //! the scheduler, the records and the upstream poll all keep that.
 
-use std::sync::Arc;
-
 /// What a fetch did to the copy of a file that is kept between fetches: its input to
 /// [`Validators::next`].
 #[derive(Debug, Clone, Copy)]
@@ -37,14 +35,16 @@ pub struct Previous {
     pub complete: bool,
 }
 
-/// What a conditional GET of one file needs, compact: the hash as bytes, and the validators
-/// as shared texts. The scheduler keeps one per file of every (mirror, family) between
-/// sweeps, and the upstream task one per upstream file; those it gets from the records
-/// ([`Validators::shared`]) share the records' texts instead of copying them.
+/// What a conditional GET of one file needs, compact: both validators in one allocation and
+/// the hash as bytes. The scheduler keeps one per file of every (mirror, family) between
+/// sweeps, and the upstream task one per upstream file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Validators {
-    etag: Option<Arc<String>>,
-    last_modified: Option<Arc<String>>,
+    /// The ETag, then the Last-Modified date.
+    text: Box<str>,
+    etag_len: u32,
+    has_etag: bool,
+    has_last_modified: bool,
     has_sha256: bool,
     complete: bool,
     sha256: [u8; 32],
@@ -60,26 +60,26 @@ impl Validators {
     ) -> Validators {
         let mut bytes = [0u8; 32];
         let has_sha256 = sha256.is_some_and(|hex| hex::decode_to_slice(hex, &mut bytes).is_ok());
-        let text = |t: Option<&str>| t.map(|t| Arc::new(t.to_string()));
-        Validators::shared(
-            text(etag),
-            text(last_modified),
-            has_sha256.then_some(&bytes),
-            complete,
-        )
+        Validators::from_bytes(etag, last_modified, has_sha256.then_some(&bytes), complete)
     }
 
-    /// [`Validators::new`] from texts someone else holds too (the records' copy) and the
-    /// sha256 as the 32 bytes the records keep: nothing copied but pointers and the hash.
-    pub fn shared(
-        etag: Option<Arc<String>>,
-        last_modified: Option<Arc<String>>,
+    /// [`Validators::new`] with the sha256 as the 32 bytes the records keep: no hex on the way.
+    pub fn from_bytes(
+        etag: Option<&str>,
+        last_modified: Option<&str>,
         sha256: Option<&[u8; 32]>,
         complete: bool,
     ) -> Validators {
+        let (etag, has_etag) = (etag.unwrap_or_default(), etag.is_some());
+        let mut text = String::with_capacity(etag.len() + last_modified.map_or(0, str::len));
+        text.push_str(etag);
+        text.push_str(last_modified.unwrap_or_default());
         Validators {
-            etag,
-            last_modified,
+            text: text.into_boxed_str(),
+            // An ETag over 4 GiB cannot come through the body cap's headers.
+            etag_len: u32::try_from(etag.len()).unwrap_or(u32::MAX),
+            has_etag,
+            has_last_modified: last_modified.is_some(),
             has_sha256: sha256.is_some(),
             complete,
             sha256: sha256.copied().unwrap_or_default(),
@@ -87,11 +87,19 @@ impl Validators {
     }
 
     pub fn etag(&self) -> Option<&str> {
-        self.etag.as_deref().map(String::as_str)
+        let end = self.etag_len as usize;
+        self.has_etag.then(|| self.text.get(..end)).flatten()
     }
 
     pub fn last_modified(&self) -> Option<&str> {
-        self.last_modified.as_deref().map(String::as_str)
+        let start = if self.has_etag {
+            self.etag_len as usize
+        } else {
+            0
+        };
+        self.has_last_modified
+            .then(|| self.text.get(start..))
+            .flatten()
     }
 
     /// The copy's sha256, when it was read in full.
@@ -296,14 +304,5 @@ mod tests {
         assert_eq!(slot, None);
         Next::New(checked.clone()).apply(&mut slot);
         assert_eq!(slot, Some(checked));
-    }
-
-    #[test]
-    fn validators_from_the_records_share_their_texts() {
-        let etag = Arc::new("\"691e5a00-1097\"".to_string());
-        let v = Validators::shared(Some(etag.clone()), None, None, false);
-        assert!(std::ptr::eq(v.etag().unwrap(), etag.as_str()));
-        assert_eq!(Arc::strong_count(&etag), 2);
-        assert_eq!(v.last_modified(), None);
     }
 }

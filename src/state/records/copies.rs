@@ -140,9 +140,9 @@ impl CopyRecord {
             ),
             _ => (None, false),
         };
-        Validators::shared(
-            self.etag.as_ref().map(Text::shared),
-            self.last_modified.as_ref().map(Text::shared),
+        Validators::from_bytes(
+            self.etag.as_deref(),
+            self.last_modified.as_deref(),
             sha256,
             complete,
         )
