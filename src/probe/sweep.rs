@@ -7,7 +7,6 @@
 //! sweep holds one of `ctx.sweeps` slots from start to end, so that only about
 //! `concurrency / per_host` sweeps have a working set (fetch tasks, results) at a time.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -21,7 +20,7 @@ use url::Url;
 use super::context::SweepContext;
 use super::plan::SweepPlan;
 use super::report::{FileReport, FileResult, SweepReport};
-use super::resolve::{resolve_capped, routes, Route};
+use super::resolve::{resolve, routes, Route};
 use super::validators::Validators;
 use super::{Failure, FailureReason, FetchOutcome, FetchRequest, Phase, Timings, TlsInfo};
 use crate::config::Protocol;
@@ -85,14 +84,49 @@ pub async fn sweep(
     started: i64,
 ) -> SweepReport {
     let clock = Instant::now();
+    // The mirror's name is looked up before the sweep takes a slot, under its own cap: a
+    // resolver that never answers keeps lookups waiting, not the slots of mirrors that
+    // resolve. Every (mirror, family) task holds this future between sweeps, so it stays
+    // small: the permit is awaited here, and the lookup's own state (large) is boxed only
+    // while a lookup is under way; what waits for the slot is its result.
+    let looked_up = match plan.host() {
+        Some(host) => {
+            let _permit = match super::dns::ip_literal(host) {
+                Some(_) => None,
+                None => ctx.lookups.acquire().await.ok(),
+            };
+            Some(Box::pin(resolve(&ctx.fetcher, host, plan.family)).await)
+        }
+        None => None,
+    };
+    // Whole sweeps wait here, before their working set is allocated. The sweep's own state
+    // (several KB: the fetches of the TIME file and of other protocols) is boxed only then,
+    // so that it is not part of every waiting (mirror, family) task.
+    let _slot = ctx.sweeps.acquire().await.ok();
+    // The span too is made only once the sweep runs.
+    let span = tracing::info_span!("sweep", mirror = %plan.mirror, family = plan.family.as_str());
+    let sweep = run_sweep(ctx, plan, previous, started, clock, looked_up);
+    Box::pin(sweep.instrument(span)).await
+}
+
+/// After this many timeouts or connection failures in a row to one host, a sweep skips that
+/// host's remaining files: a dead or drip-feeding host then costs a sweep about two
+/// timeouts, not one per file.
+pub(super) const GIVE_UP_AFTER: u32 = 3;
+
+async fn run_sweep(
+    ctx: &SweepContext,
+    plan: &SweepPlan,
+    previous: &[Option<Validators>],
+    started: i64,
+    clock: Instant,
+    looked_up: Option<(Result<Option<IpAddr>, Failure>, Duration)>,
+) -> SweepReport {
     let mut report = SweepReport::new(plan, started);
-    // Names are looked up before the sweep takes a slot, under their own cap: a resolver
-    // that never answers keeps lookups waiting, not the slots of mirrors that resolve.
-    let Some(host) = plan.host() else {
+    let (Some(host), Some((resolved, resolve_time))) = (plan.host(), looked_up) else {
         report.duration = clock.elapsed();
         return report;
     };
-    let (resolved, resolve_time) = resolve_capped(ctx, host, plan.family).await;
     report.resolve = resolve_time;
     let addr = match resolved {
         Ok(Some(addr)) => addr,
@@ -108,31 +142,8 @@ pub async fn sweep(
         }
     };
     report.address = Some(addr);
+    // Other host names (a module tree elsewhere) are looked up here, rarely.
     let routes = routes(ctx, plan, host, addr).await;
-    // Whole sweeps wait here, before their working set is allocated. The sweep's own state
-    // (several KB: the fetches of the TIME file and of other protocols) is boxed only then,
-    // so that it is not part of every waiting (mirror, family) task.
-    let _slot = ctx.sweeps.acquire().await.ok();
-    // The span too is made only once the sweep runs.
-    let span = tracing::info_span!("sweep", mirror = %plan.mirror, family = plan.family.as_str());
-    let sweep = run_sweep(ctx, plan, previous, report, clock, addr, routes);
-    Box::pin(sweep.instrument(span)).await
-}
-
-/// After this many timeouts or connection failures in a row to one host, a sweep skips that
-/// host's remaining files: a dead or drip-feeding host then costs a sweep about two
-/// timeouts, not one per file.
-pub(super) const GIVE_UP_AFTER: u32 = 3;
-
-async fn run_sweep(
-    ctx: &SweepContext,
-    plan: &SweepPlan,
-    previous: &[Option<Validators>],
-    mut report: SweepReport,
-    clock: Instant,
-    addr: IpAddr,
-    routes: HashMap<&str, Route>,
-) -> SweepReport {
     let deadline = Instant::now() + ctx.budget;
     let give_up = |route: &Route| {
         route.failures.load(Ordering::Relaxed) >= GIVE_UP_AFTER || Instant::now() >= deadline
