@@ -38,6 +38,12 @@ impl Text {
     pub fn as_string(&self) -> &String {
         &self.0
     }
+
+    /// The shared text itself, for holders outside the records (a sweep's validators): one
+    /// more pointer to it, never a copy.
+    pub fn shared(&self) -> Arc<String> {
+        self.0.clone()
+    }
 }
 
 impl Deref for Text {

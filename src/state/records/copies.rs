@@ -140,9 +140,9 @@ impl CopyRecord {
             ),
             _ => (None, false),
         };
-        Validators::from_bytes(
-            self.etag.as_deref(),
-            self.last_modified.as_deref(),
+        Validators::shared(
+            self.etag.as_ref().map(Text::shared),
+            self.last_modified.as_ref().map(Text::shared),
             sha256,
             complete,
         )
