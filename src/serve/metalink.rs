@@ -9,7 +9,13 @@ use super::mirrorlist::MetalinkUrl;
 use crate::freshness::UpstreamVersion;
 use crate::state::Snapshot;
 
-/// XML-escape text for an element or an attribute value.
+/// 9999-12-31T23:59:59Z, the last moment an RFC 1123 date can write.
+const LAST_HTTP_DATE: u64 = 253_402_300_799;
+
+/// XML-escape text for an element or an attribute value. Characters XML does not allow at
+/// all (controls other than tab, newline and return, U+FFFE, U+FFFF) cannot be escaped: they
+/// become U+FFFD, so that no value (a hash read back from a damaged state file, say) makes
+/// the document unreadable.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -19,6 +25,10 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c < ' ' || c == '\u{FFFE}' || c == '\u{FFFF}' => {
+                out.push(char::REPLACEMENT_CHARACTER)
+            }
             c => out.push(c),
         }
     }
@@ -53,7 +63,11 @@ pub fn render(
     alternates: &[UpstreamVersion],
     urls: &[MetalinkUrl],
 ) -> String {
-    let secs = u64::try_from(snapshot.generated_at).unwrap_or(0);
+    // An HTTP date has four digits of year: a clock past 9999 gives that year's last second
+    // rather than a panic.
+    let secs = u64::try_from(snapshot.generated_at)
+        .unwrap_or(0)
+        .min(LAST_HTTP_DATE);
     let pubdate = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(secs));
     let mut out = String::new();
     out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
@@ -100,5 +114,48 @@ mod tests {
     #[test]
     fn escaping_covers_markup_characters() {
         assert_eq!(escape("a&b<c>\"'"), "a&amp;b&lt;c&gt;&quot;&apos;");
+    }
+
+    /// Found by the fuzz tests: a snapshot time past the year 9999 (a clock gone wrong)
+    /// panicked while writing the `pubdate`.
+    #[test]
+    fn a_time_past_the_year_9999_is_written_as_its_last_second() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/config/valid/minimal.yaml");
+        let config = std::sync::Arc::new(crate::config::load(&path).unwrap().config);
+        let version = UpstreamVersion {
+            sha256: "00".into(),
+            sha512: None,
+            sha1: None,
+            md5: None,
+            size: 1,
+            revision: None,
+            timestamp: None,
+            first_seen: 0,
+        };
+        for (now, pubdate) in [
+            (i64::MAX, "Fri, 31 Dec 9999 23:59:59 GMT"),
+            (253_402_300_800, "Fri, 31 Dec 9999 23:59:59 GMT"),
+            (-1, "Thu, 01 Jan 1970 00:00:00 GMT"),
+        ] {
+            let xml = render(&Snapshot::empty(config.clone(), now), &version, &[], &[]);
+            assert!(xml.contains(&format!("pubdate=\"{pubdate}\"")), "{xml}");
+        }
+    }
+
+    /// Found by the fuzz tests: a control character in a hash (the upstream history is read
+    /// back from the state file as plain strings) went into the document as it was, and an
+    /// XML reader refuses the whole metalink.
+    #[test]
+    fn characters_xml_does_not_allow_are_replaced() {
+        assert_eq!(
+            escape("a\u{1}b\u{0}\u{1b}[0m\u{FFFE}\u{FFFF}"),
+            "a\u{FFFD}b\u{FFFD}\u{FFFD}[0m\u{FFFD}\u{FFFD}"
+        );
+        // Tab, newline and return are allowed, and so is everything else.
+        assert_eq!(
+            escape("\t\n\r\u{7f}\u{FFFD}\u{10FFFF}"),
+            "\t\n\r\u{7f}\u{FFFD}\u{10FFFF}"
+        );
     }
 }

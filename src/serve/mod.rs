@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/mirrors/{name}", get(api::mirror))
         .route("/api/v1/upstream", get(api::upstream))
         .merge(pages::routes())
+        .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -108,6 +109,18 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// Any other path, such as a mirror list URL with a segment too many or too few
+/// (`/mirrorlist///9`, `/mirrorlist/9`): a 404 whose body says where the mirror list and the metalink
+/// are, a comment line as in the mirror list's own 404s, never an empty answer.
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "# not found: the mirror list is /mirrorlist/<version>/<repo>, the metalink /metalink?repo=<repo>-<version>&arch=<arch>\n",
+    )
+        .into_response()
 }
 
 /// Liveness: the process answers HTTP.
