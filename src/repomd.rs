@@ -189,7 +189,12 @@ pub fn fingerprint(bytes: &[u8]) -> Fingerprint {
 /// The sha256 of a file, lowercase hex: what identifies a mirror's copy (the other digests
 /// of [`fingerprint`] are for the upstream's metalink).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    hex::encode(sha256(bytes))
+}
+
+/// The sha256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
 }
 
 /// Parse a `repomd.xml` (the raw bytes as served; UTF-8, as createrepo_c writes it).

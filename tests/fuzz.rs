@@ -1437,6 +1437,23 @@ fn xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
+/// The name of the element `e` starts; its attributes go to `found` as `name@attribute`.
+fn element(
+    e: &quick_xml::events::BytesStart<'_>,
+    found: &mut Vec<(String, String)>,
+) -> Result<String, String> {
+    let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
+    for a in e.attributes() {
+        let a = a.map_err(|e| e.to_string())?;
+        let value = a.unescape_value().map_err(|e| e.to_string())?;
+        found.push((
+            format!("{name}@{}", String::from_utf8_lossy(a.key.as_ref())),
+            value.into_owned(),
+        ));
+    }
+    Ok(name)
+}
+
 /// Read `xml` event by event to the end; every character must be one XML allows. Returns
 /// the text of each element by name, unescaped, and attribute values by name.
 fn well_formed_xml(xml: &str) -> Result<Vec<(String, String)>, String> {
@@ -1455,30 +1472,13 @@ fn well_formed_xml(xml: &str) -> Result<Vec<(String, String)>, String> {
                 if open.is_empty() {
                     roots += 1;
                 }
-                let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
-                for a in e.attributes() {
-                    let a = a.map_err(|e| e.to_string())?;
-                    let value = a.unescape_value().map_err(|e| e.to_string())?;
-                    found.push((
-                        format!("{name}@{}", String::from_utf8_lossy(a.key.as_ref())),
-                        value.into_owned(),
-                    ));
-                }
-                open.push(name);
+                open.push(element(&e, &mut found)?);
             }
             Ok(Event::Empty(e)) => {
                 if open.is_empty() {
                     roots += 1;
                 }
-                let name = String::from_utf8(e.name().as_ref().to_vec()).unwrap();
-                for a in e.attributes() {
-                    let a = a.map_err(|e| e.to_string())?;
-                    let value = a.unescape_value().map_err(|e| e.to_string())?;
-                    found.push((
-                        format!("{name}@{}", String::from_utf8_lossy(a.key.as_ref())),
-                        value.into_owned(),
-                    ));
-                }
+                element(&e, &mut found)?;
             }
             Ok(Event::End(_)) => {
                 open.pop();

@@ -29,11 +29,20 @@ pub(super) async fn resolve_capped(
     host: &str,
     family: IpFamily,
 ) -> (Result<Option<IpAddr>, Failure>, Duration) {
-    let _permit = match super::dns::ip_literal(host) {
+    let _permit = lookup_permit(ctx, host).await;
+    resolve(&ctx.fetcher, host, family).await
+}
+
+/// A place under the cap on lookups in flight, for looking `host` up; none is needed (nor
+/// taken) when `host` is an address.
+pub(super) async fn lookup_permit<'c>(
+    ctx: &'c SweepContext,
+    host: &str,
+) -> Option<tokio::sync::SemaphorePermit<'c>> {
+    match super::dns::ip_literal(host) {
         Some(_) => None,
         None => ctx.lookups.acquire().await.ok(),
-    };
-    resolve(&ctx.fetcher, host, family).await
+    }
 }
 
 /// Resolve `host` in `family`: `Ok(None)` when the name has no address in that family.

@@ -20,7 +20,7 @@ use url::Url;
 use super::context::SweepContext;
 use super::plan::SweepPlan;
 use super::report::{FileReport, FileResult, SweepReport};
-use super::resolve::{resolve, routes, Route};
+use super::resolve::{lookup_permit, resolve, routes, Route};
 use super::validators::Validators;
 use super::{Failure, FailureReason, FetchOutcome, FetchRequest, Phase, Timings, TlsInfo};
 use crate::config::Protocol;
@@ -91,10 +91,7 @@ pub async fn sweep(
     // while a lookup is under way; what waits for the slot is its result.
     let looked_up = match plan.host() {
         Some(host) => {
-            let _permit = match super::dns::ip_literal(host) {
-                Some(_) => None,
-                None => ctx.lookups.acquire().await.ok(),
-            };
+            let _permit = lookup_permit(ctx, host).await;
             Some(Box::pin(resolve(&ctx.fetcher, host, plan.family)).await)
         }
         None => None,
@@ -385,17 +382,15 @@ async fn fetch_file(
                 Ok(parsed) => {
                     // Only the sha256 identifies a mirror's copy: the other digests of
                     // `repomd::fingerprint` are for the upstream's metalink.
-                    let sha256 = repomd::sha256_hex(&r.body);
+                    let digest = repomd::sha256(&r.body);
                     let size = u64::try_from(r.body.len()).unwrap_or(u64::MAX);
                     // The body was parsed and hashed: it is not kept while data files are
                     // checked.
                     drop(r.body);
-                    let known = previous.is_some_and(|p| p.complete() && p.same_sha256(&sha256));
-                    let mut digest = [0u8; 32];
-                    let hashed = hex::decode_to_slice(&sha256, &mut digest).is_ok();
+                    let known =
+                        previous.is_some_and(|p| p.complete() && p.sha256() == Some(&digest));
                     let missing = if ctx.check_data_files
                         && !known
-                        && hashed
                         && ctx.upstream.worth_checking(key, &digest)
                     {
                         Some(missing_data_files(ctx, &parsed, url, addr).await)
@@ -403,7 +398,7 @@ async fn fetch_file(
                         None
                     };
                     FileResult::Fetched {
-                        sha256,
+                        sha256: hex::encode(digest),
                         size,
                         timestamp: parsed.newest_timestamp(),
                         revision: parsed.numeric_revision(),

@@ -134,31 +134,35 @@ impl Validators {
     }
 
     pub fn etag(&self) -> Option<&str> {
-        match &self.texts {
-            Texts::None => None,
-            Texts::Owned {
-                text,
-                etag_len,
-                has_etag,
-                ..
-            } => has_etag.then(|| text.get(..*etag_len as usize)).flatten(),
-            Texts::Shared { etag, .. } => etag.as_deref().map(String::as_str),
-        }
+        self.texts().0
     }
 
     pub fn last_modified(&self) -> Option<&str> {
+        self.texts().1
+    }
+
+    /// The ETag and the Last-Modified date, however they are held.
+    fn texts(&self) -> (Option<&str>, Option<&str>) {
         match &self.texts {
-            Texts::None => None,
+            Texts::None => (None, None),
             Texts::Owned {
                 text,
                 etag_len,
                 has_etag,
                 has_last_modified,
             } => {
-                let start = if *has_etag { *etag_len as usize } else { 0 };
-                has_last_modified.then(|| text.get(start..)).flatten()
+                let (etag, date) = text
+                    .split_at_checked(*etag_len as usize)
+                    .unwrap_or_default();
+                (has_etag.then_some(etag), has_last_modified.then_some(date))
             }
-            Texts::Shared { last_modified, .. } => last_modified.as_deref().map(String::as_str),
+            Texts::Shared {
+                etag,
+                last_modified,
+            } => (
+                etag.as_deref().map(String::as_str),
+                last_modified.as_deref().map(String::as_str),
+            ),
         }
     }
 

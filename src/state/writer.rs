@@ -197,6 +197,7 @@ impl StateWriter {
                 let history = history.try_into().unwrap_or(std::num::NonZeroUsize::MAX);
                 let total = reports.len();
                 let mut failed = 0;
+                let mut versions_changed = false;
                 for report in reports {
                     self.count_probe(match &report.result {
                         UpstreamResult::Failed { reason, .. } => Some(*reason),
@@ -214,12 +215,15 @@ impl StateWriter {
                     }
                     if self.records.fold_upstream(report, history) {
                         self.all_dirty = true;
+                        versions_changed = true;
                     }
                 }
                 if failed > 1 {
                     tracing::warn!(failed, total, "upstream files that could not be polled");
                 }
-                self.publish_digests();
+                if versions_changed {
+                    self.publish_digests();
+                }
                 // Upstream reachability shows in the snapshot even when nothing changed.
                 self.all_dirty = true;
             }
