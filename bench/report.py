@@ -55,10 +55,11 @@ def wrk(path):
         return None
     with open(path) as f:
         text = f.read()
-    m = re.search(r"(\d+) requests in ([\d.]+)(m?s)", text)
+    m = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m|h),", text)
     if m:
         out["requests"] = int(m.group(1))
-        out["seconds"] = float(m.group(2)) / (1000 if m.group(3) == "ms" else 1)
+        scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(3)]
+        out["seconds"] = float(m.group(2)) * scale
     m = re.search(r"Requests/sec:\s+([\d.]+)", text)
     out["rps"] = float(m.group(1)) if m else None
     for pct in ("50", "90", "99"):

@@ -1,11 +1,15 @@
-//! Scoring one sample of mirrorwatch's JSON API against the simulator's ground truth: each
-//! family's last sweep and verdicts against what the mirror served while it ran, and what
-//! proves each fault detected.
+//! Scoring mirrorwatch's JSON API against the simulator's ground truth: each family's last
+//! sweep and verdicts against what the mirror served while it ran, and what proves each
+//! fault detected. [`Scorer`] does it round after round, for the accuracy test (seconds)
+//! and the soak (`bench/soak.sh`, an hour).
+#![allow(dead_code)] // each of the two test binaries uses part of it
 
 use std::collections::{BTreeMap, HashMap};
 
-use fakemirrors::sim::truth::{Condition, EventTruth, MirrorTruth, Truth};
+use fakemirrors::client::fetch;
+use fakemirrors::sim::truth::{unix_now, Condition, EventTruth, MirrorTruth, Truth};
 use fakemirrors::sim::FaultKind;
+use mirrorwatch::config::Config;
 use mirrorwatch::freshness::{Verdict, VerdictKind};
 use mirrorwatch::health::State;
 use mirrorwatch::probe::FailureReason;
@@ -13,17 +17,35 @@ use mirrorwatch::state::records::LogResult;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub const INTERVAL: f64 = 2.0;
-pub const UPSTREAM: f64 = 1.0;
-/// `health.down_after` (the default).
-pub const DOWN_AFTER: f64 = 3.0;
 /// Slack for a sweep's own duration, the snapshot's publication (every 250 ms), the
 /// sampling period and whole-second timestamps.
 pub const SLACK: f64 = 2.0;
 
+/// The daemon's timing, in seconds: what the deadlines are made of.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// `probe.interval`.
+    pub interval: f64,
+    /// `freshness.upstream_interval`.
+    pub upstream: f64,
+    /// `health.down_after`.
+    pub down_after: f64,
+}
+
+impl Timing {
+    pub fn of(config: &Config) -> Timing {
+        Timing {
+            interval: config.probe.interval.as_secs_f64(),
+            upstream: config.freshness.upstream_interval.as_secs_f64(),
+            down_after: f64::from(config.health.down_after.get()),
+        }
+    }
+}
+
 /// What mirrorwatch says about one mirror at one sample.
 pub struct Sample<'a> {
     pub generated_at: f64,
+    pub timing: Timing,
     pub truth: &'a Truth,
     /// mirrorwatch's current upstream revision per directory (None: upstream moved mid-sample).
     pub upstream: Option<&'a HashMap<String, u32>>,
@@ -188,7 +210,7 @@ pub fn check_family(s: &Sample<'_>, m: &MirrorTruth, fam: &Value, errors: &mut V
                     let truth = s.generated_at - p;
                     // Whole seconds on both sides; mirrorwatch dates a revision by the poll
                     // that first saw it, at most one upstream interval after its publication.
-                    lag >= truth - UPSTREAM - 1.0 && lag <= truth + 1.0
+                    lag >= truth - s.timing.upstream - 1.0 && lag <= truth + 1.0
                 });
                 if !lag_ok {
                     errors.push(format!(
@@ -235,7 +257,8 @@ pub fn last_entry_after(
 
 /// What proves `m`'s fault detected in `body` (the `/api/v1/mirrors/{name}` answer), and
 /// whether its down families have reached the `down` state.
-pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
+pub fn detections(t: &Truth, timing: Timing, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
+    let (interval, upstream) = (timing.interval, timing.upstream);
     let detail: Vec<&Value> = body["families"]
         .as_array()
         .map(|f| f.iter().collect())
@@ -265,7 +288,7 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
             d(
                 "down",
                 *since,
-                INTERVAL,
+                interval,
                 all(&detail, &|f| {
                     last_entry_after(f, *since, LogResult::Failed, Some(FailureReason::Connect))
                 }),
@@ -273,7 +296,7 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
             d(
                 "down: state down",
                 *since,
-                DOWN_AFTER * INTERVAL,
+                timing.down_after * interval,
                 all(&detail, &state_down),
             ),
         ],
@@ -281,7 +304,7 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
             d(
                 "bad_tls",
                 *since,
-                INTERVAL,
+                interval,
                 all(&detail, &|f| {
                     last_entry_after(f, *since, LogResult::Failed, Some(FailureReason::Tls))
                 }),
@@ -289,7 +312,7 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
             d(
                 "bad_tls: state down",
                 *since,
-                DOWN_AFTER * INTERVAL,
+                timing.down_after * interval,
                 all(&detail, &state_down),
             ),
         ],
@@ -297,7 +320,7 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
             d(
                 "ipv6_broken",
                 *since,
-                INTERVAL,
+                interval,
                 all(&ipv6, &|f| {
                     last_entry_after(f, *since, LogResult::Failed, Some(FailureReason::Connect))
                 }),
@@ -305,7 +328,7 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
             d(
                 "ipv6_broken: state down",
                 *since,
-                DOWN_AFTER * INTERVAL,
+                timing.down_after * interval,
                 all(&ipv6, &state_down),
             ),
         ],
@@ -318,7 +341,7 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
                     })
                 })
             };
-            vec![d("flapping", *since, INTERVAL, any(&detail, &failed))]
+            vec![d("flapping", *since, interval, any(&detail, &failed))]
         }
         Condition::Slow {
             since,
@@ -328,7 +351,7 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
                 last_entry_after(f, *since + 1.0, LogResult::Ok, None)
                     && f["phases"]["processing"].as_f64().unwrap_or(0.0) >= 0.8 * delay_seconds
             };
-            vec![d("slow", *since, 1.5 * INTERVAL, all(&detail, &slow))]
+            vec![d("slow", *since, 1.5 * interval, all(&detail, &slow))]
         }
         Condition::Partial {
             first_incomplete, ..
@@ -342,14 +365,14 @@ pub fn detections(t: &Truth, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
             vec![d(
                 "partial",
                 first_incomplete.unwrap_or(f64::INFINITY),
-                INTERVAL,
+                interval,
                 seen,
             )]
         }
         Condition::Stale { behind_since, .. } => {
             let from = behind_since.map_or(f64::INFINITY, |b| b + t.stale_after_seconds);
             let seen = any(&summary, &|f| f["stale"].as_u64().unwrap_or(0) > 0);
-            vec![d("stale", from, UPSTREAM + INTERVAL, seen)]
+            vec![d("stale", from, upstream + interval, seen)]
         }
     }
 }
@@ -392,4 +415,238 @@ pub fn upstream_revisions(
         }
     }
     out
+}
+
+/// When a fault became observable, its deadline, and when a round first showed it.
+#[derive(Clone, Copy, Debug)]
+pub struct Watch {
+    pub from: f64,
+    pub deadline: f64,
+    pub seen: Option<f64>,
+}
+
+/// What one round read, beside what it scored.
+pub struct Round {
+    pub truth: Truth,
+    /// `/api/v1/mirrors` said `ready`.
+    pub ready: bool,
+    /// The longest any swept (mirror, family) had gone since its last sweep, when the
+    /// answers were in (seconds; 0 before any sweep).
+    pub worst_gap: f64,
+}
+
+/// Scores the daemon at `base` against the simulator's truth at `truth_url`, round after
+/// round: wrong verdicts and states go to `wrong` at once, detections are timed in
+/// `watches` and judged by [`Scorer::missed`].
+pub struct Scorer {
+    pub timing: Timing,
+    /// When the daemon started: nothing is expected of it before.
+    pub start: f64,
+    dirs: HashMap<(String, String, String), String>,
+    /// Every event seen so far, per mirror: the simulator keeps only its latest, and a long
+    /// run needs the syncs its flapping mirrors' reach events pushed out.
+    events: HashMap<String, Vec<EventTruth>>,
+    pub wrong: Vec<String>,
+    /// (mirror, what) → its watch.
+    pub watches: BTreeMap<(String, &'static str), Watch>,
+    pub rounds: usize,
+    /// Families scored, over all rounds.
+    pub checked: usize,
+}
+
+async fn get_json(url: &str) -> Option<Value> {
+    let response = fetch(url).await.ok()?;
+    (response.status == 200)
+        .then(|| serde_json::from_str(&response.text()).ok())
+        .flatten()
+}
+
+impl Scorer {
+    pub fn new(config: &Config, start: f64) -> Scorer {
+        let dirs = config
+            .layout
+            .targets()
+            .map(|t| {
+                let key = (
+                    t.version.name.clone(),
+                    t.repo.name.clone(),
+                    t.arch.to_string(),
+                );
+                (key, t.dir())
+            })
+            .collect();
+        Scorer {
+            timing: Timing::of(config),
+            start,
+            dirs,
+            events: HashMap::new(),
+            wrong: Vec::new(),
+            watches: BTreeMap::new(),
+            rounds: 0,
+            checked: 0,
+        }
+    }
+
+    /// `m` with every event seen so far; a gap between two rounds' events is an error.
+    fn complete(&mut self, m: &mut MirrorTruth) {
+        let kept = self.events.entry(m.name.clone()).or_default();
+        let known = kept.len() as u64;
+        if m.events_dropped > known {
+            self.wrong.push(format!(
+                "{}: {} events went by between two rounds",
+                m.name,
+                m.events_dropped - known
+            ));
+        }
+        for (i, event) in m.events.iter().enumerate() {
+            if m.events_dropped + i as u64 >= known {
+                kept.push(event.clone());
+            }
+        }
+        m.events.clone_from(kept);
+        m.events_dropped = 0;
+    }
+
+    /// One round: the truth, the daemon's upstream and every mirror's answer, scored.
+    /// `None` when the truth or the daemon did not answer.
+    pub async fn round(&mut self, base: &str, truth_url: &str) -> Option<Round> {
+        let now = unix_now();
+        let mut truth: Truth = serde_json::from_value(get_json(truth_url).await?).ok()?;
+        let before = get_json(&format!("{base}/api/v1/upstream")).await;
+        let mut bodies = Vec::new();
+        for m in &truth.mirrors {
+            bodies.push(get_json(&format!("{base}/api/v1/mirrors/{}", m.name)).await);
+        }
+        let after = get_json(&format!("{base}/api/v1/upstream")).await;
+        let list = get_json(&format!("{base}/api/v1/mirrors")).await;
+        let (Some(before), Some(after), Some(list)) = (before, after, list) else {
+            return None;
+        };
+        // When the answers were all in: detection times are not flattered by the fetching.
+        let answered = unix_now();
+        let ready = list["ready"] == true;
+        let worst_gap = worst_gap(&list, answered);
+        let mut mirrors = std::mem::take(&mut truth.mirrors);
+        for m in &mut mirrors {
+            self.complete(m);
+        }
+        truth.mirrors = mirrors;
+        self.rounds += 1;
+        let up_before = upstream_revisions(&truth, &before, &mut self.wrong);
+        let up_after = upstream_revisions(&truth, &after, &mut Vec::new());
+        // mirrorwatch knows the upstream within one poll.
+        for (dir, rev) in &up_after {
+            let newer = truth.upstream.dirs[dir]
+                .iter()
+                .find(|r| r.revision == rev + 1);
+            if let Some(n) = newer.filter(|n| n.published_at < now - self.timing.upstream - SLACK) {
+                self.wrong.push(format!(
+                    "upstream {dir}: still at {rev}, {} published at {}",
+                    n.revision, n.published_at
+                ));
+            }
+        }
+        let stable = (up_before == up_after).then_some(&up_before);
+        for (m, body) in truth.mirrors.iter().zip(&bodies) {
+            let Some(body) = body else {
+                self.wrong.push(format!("{}: no API answer", m.name));
+                continue;
+            };
+            let sample = Sample {
+                generated_at: body["generated_at"].as_f64().unwrap_or(0.0),
+                timing: self.timing,
+                truth: &truth,
+                upstream: stable,
+                dirs: &self.dirs,
+            };
+            for fam in body["families"].as_array().into_iter().flatten() {
+                self.checked += 1;
+                check_family(&sample, m, fam, &mut self.wrong);
+                let family = fam["family"].as_str().unwrap_or("");
+                if must_be_up(m, family) && fam["state"] != "up" {
+                    self.wrong.push(format!(
+                        "{} {family}: {} is {}",
+                        m.name,
+                        describe(m),
+                        fam["state"]
+                    ));
+                }
+            }
+            for d in detections(&truth, self.timing, m, body) {
+                let from = d.observable.max(self.start);
+                let deadline = from + d.allowance + SLACK;
+                let watch = self
+                    .watches
+                    .entry((m.name.clone(), d.what))
+                    .or_insert(Watch {
+                        from,
+                        deadline,
+                        seen: None,
+                    });
+                (watch.from, watch.deadline) = (from, deadline);
+                if d.seen && watch.seen.is_none() {
+                    watch.seen = Some(answered);
+                }
+            }
+        }
+        Some(Round {
+            truth,
+            ready,
+            worst_gap,
+        })
+    }
+
+    /// Whether a fault is still within its deadline and not yet seen at `now`.
+    pub fn pending(&self, now: f64) -> bool {
+        self.watches
+            .values()
+            .any(|w| w.seen.is_none() && w.deadline >= now)
+    }
+
+    /// Each watch's outcome, one line each; the faults seen late or not at all by `now`
+    /// go to the returned list.
+    pub fn missed(&self, now: f64) -> (Vec<String>, Vec<String>) {
+        let (mut lines, mut missed) = (Vec::new(), Vec::new());
+        for ((mirror, what), w) in &self.watches {
+            let seen = w.seen.map_or("not seen".into(), |s| {
+                format!("seen {:.1} s after it could be", s - w.from)
+            });
+            lines.push(format!(
+                "{mirror}: {what}: {seen} (allowed {:.1} s)",
+                w.deadline - w.from
+            ));
+            match w.seen {
+                Some(at) if at <= w.deadline => {}
+                Some(at) => missed.push(format!(
+                    "{mirror}: {what} seen at {at:.1}, after its deadline {:.1}",
+                    w.deadline
+                )),
+                None if w.deadline < now => missed.push(format!(
+                    "{mirror}: {what} never seen (deadline {:.1})",
+                    w.deadline
+                )),
+                None => {}
+            }
+        }
+        (lines, missed)
+    }
+}
+
+/// The longest time since any swept (mirror, family)'s last sweep, in an
+/// `/api/v1/mirrors` answer.
+fn worst_gap(list: &Value, now: f64) -> f64 {
+    list["mirrors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m["families"].as_array().into_iter().flatten())
+        .filter_map(|f| f["last_sweep"].as_f64())
+        .filter(|&at| at > 0.0)
+        .map(|at| now - at)
+        .fold(0.0, f64::max)
+}
+
+/// A mirror's fault, for messages.
+pub fn describe(m: &MirrorTruth) -> String {
+    serde_json::to_string(&m.condition).unwrap_or_default()
 }
