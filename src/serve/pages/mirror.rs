@@ -147,7 +147,7 @@ fn family(fam: &FamilySnapshot, now: i64) -> Markup {
                             tr {
                                 td { time datetime=(format::iso(e.at)) title=(format::utc(e.at)) { (format::ago(e.at, now)) } }
                                 td { span.(e.result.as_str()) { (e.result.as_str()) } }
-                                td { (format::millis(e.duration_seconds)) }
+                                td { (format::millis(f64::from(e.duration_seconds))) }
                                 td.phases { @match e.phases { Some(p) => { (phases(&Phases::from(p))) } None => { "—" } } }
                                 td { (e.files_ok) }
                                 td { (e.files_failed) }

@@ -78,7 +78,7 @@ fn family(family: IpFamily, state: State, repos: Vec<RepoVerdict>, lag: u64) -> 
             files_ok: 4,
             files_failed: 0,
             reason: None,
-            detail: failed.then(|| HOSTILE.to_string()),
+            detail: failed.then(|| HOSTILE.into()),
             phases: Some(crate::state::LogPhases::from(crate::state::Phases {
                 resolve: 0.0012,
                 connect: 0.0003,

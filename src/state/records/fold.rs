@@ -80,7 +80,7 @@ impl Records {
         let family = mirror.families.get_or_default(report.family);
         family.last_sweep = Some(report.started);
         family.absent = report.absent;
-        let duration_seconds = report.duration.as_secs_f64();
+        let duration_seconds = report.duration.as_secs_f32();
         if report.absent {
             push_log(
                 family,
@@ -91,7 +91,7 @@ impl Records {
                     files_ok: 0,
                     files_failed: 0,
                     reason: None,
-                    detail: Some(format!("no {} address", report.family.as_str())),
+                    detail: Some(format!("no {} address", report.family.as_str()).into()),
                     phases: None,
                 },
             );
@@ -261,7 +261,7 @@ impl Records {
             files_ok: ok,
             files_failed: failed,
             reason: first_failure.as_ref().map(|(r, _)| *r),
-            detail: first_failure.as_ref().map(|(_, d)| d.clone()),
+            detail: first_failure.as_ref().map(|(_, d)| d.as_str().into()),
             phases: phases.map(LogPhases::from),
         };
         push_log(family, entry);
