@@ -4,6 +4,7 @@
 //! `main.rs` only parses arguments, sets up logging and signals, and calls [`run`]
 //! (in [`daemon`], which wires the parts together).
 
+pub mod alertmanager;
 pub mod check;
 pub mod config;
 pub mod daemon;

@@ -31,6 +31,28 @@ fn main() -> ExitCode {
             Some(config) => run::check(config, mirror.as_deref(), json),
             None => EXIT_CONFIG,
         },
+        Command::AlertmanagerConfig {
+            config,
+            team_receiver,
+            team_email,
+            team_webhook,
+            owner_webhook,
+            smtp_smarthost,
+            smtp_from,
+        } => match run::load(&config.path) {
+            Some(config) => run::alertmanager_config(
+                &config,
+                &mirrorwatch::alertmanager::Options {
+                    team_receiver: Some(team_receiver),
+                    team_email,
+                    team_webhook,
+                    owner_webhook,
+                    smtp_smarthost,
+                    smtp_from,
+                },
+            ),
+            None => EXIT_CONFIG,
+        },
         Command::Serve { config, listen } => match run::load(&config.path) {
             Some(config) => run::serve(config, listen),
             None => EXIT_CONFIG,

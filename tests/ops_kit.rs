@@ -3,7 +3,7 @@
 //! - `deploy/prometheus/`: `promtool check rules` and `check config` pass without a
 //!   warning, `promtool test rules` passes both unit-test files; every alert has a `for:`
 //!   of at least 5 minutes, a severity, a summary, a description and links, a mirror's
-//!   alert links to `/api/v1/mirrors/{{ $labels.mirror }}`, and every alert has a unit test
+//!   alert links to `/api/v1/mirrors/{{ $labels.mirror }}` and `/mirrors/{{ $labels.mirror }}`, and every alert has a unit test
 //!   where it fires and one where it does not;
 //! - every `mirrorwatch_*` name in the rules, the examples and the dashboard is one that
 //!   `src/serve/metrics/` defines;
@@ -193,6 +193,12 @@ fn every_alert_is_actionable_and_unit_tested() {
             );
             assert!(
                 annotation("dashboard").ends_with("var-mirror={{ $labels.mirror }}"),
+                "{why}"
+            );
+            // What the mirror's admin opens first: the checklist of why it is in or out.
+            assert_eq!(
+                annotation("status_page"),
+                "https://mirrorwatch.example.org/mirrors/{{ $labels.mirror }}",
                 "{why}"
             );
         }

@@ -65,6 +65,31 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print an Alertmanager configuration that sends each mirror's alerts to its admin (the
+    /// mirror's `email`) as well as to the team; check it with `amtool check-config`.
+    AlertmanagerConfig {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The team's receiver, which gets every alert.
+        #[arg(long, value_name = "NAME", default_value = "mirrorwatch-team")]
+        team_receiver: String,
+        /// Email the team at this address.
+        #[arg(long, value_name = "ADDRESS")]
+        team_email: Option<String>,
+        /// Send the team's alerts to this webhook.
+        #[arg(long, value_name = "URL")]
+        team_webhook: Option<String>,
+        /// Tell owners through a webhook instead of by email; `{mirror}` in the URL is
+        /// replaced by the mirror's name.
+        #[arg(long, value_name = "URL")]
+        owner_webhook: Option<String>,
+        /// The SMTP relay (`host:port`) Alertmanager sends email through.
+        #[arg(long, value_name = "HOST:PORT")]
+        smtp_smarthost: Option<String>,
+        /// The sender of those emails.
+        #[arg(long, value_name = "ADDRESS")]
+        smtp_from: Option<String>,
+    },
     /// Validate a configuration file, print a summary and exit (0 valid, 2 invalid).
     CheckConfig {
         /// Configuration file.

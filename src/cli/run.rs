@@ -53,6 +53,24 @@ pub fn check_config(file: &Path) -> u8 {
     EXIT_OK
 }
 
+/// `alertmanager-config`: the configuration on standard output, a summary on standard error.
+pub fn alertmanager_config(config: &Config, options: &mirrorwatch::alertmanager::Options) -> u8 {
+    match mirrorwatch::alertmanager::generate(config, options) {
+        Ok((yaml, owners)) => {
+            print!("{yaml}");
+            let without = config.enabled_mirrors().count() - owners;
+            eprintln!(
+                "{owners} mirrors get their own route; {without} without an email reach the team only"
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("mirrorwatch alertmanager-config: {e}");
+            EXIT_FAILURE
+        }
+    }
+}
+
 pub fn check(mut config: Config, only: Option<&str>, json: bool) -> u8 {
     if let Some(name) = only {
         if config.mirror(name).is_none() {

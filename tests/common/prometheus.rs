@@ -34,7 +34,8 @@ pub fn tool(name: &str) -> Option<PathBuf> {
     if found.is_none() {
         assert!(
             std::env::var_os("MIRRORWATCH_SKIP_PROMTOOL").is_some(),
-            "{name} not found: install the Debian package `prometheus` (CI does), or set \
+            "{name} not found: install the Debian package `prometheus` (or, for Alertmanager \
+             and amtool, `prometheus-alertmanager`; CI installs both), or set \
              MIRRORWATCH_SKIP_PROMTOOL=1 to skip this test knowingly"
         );
         println!("SKIPPED: {name} not found and MIRRORWATCH_SKIP_PROMTOOL is set");
@@ -107,10 +108,30 @@ impl Prometheus {
     /// Start Prometheus with one scrape job per `(name, targets)` (every target must be a
     /// `127.x` address) and these rule files; `None` when it is missing and may be skipped.
     pub async fn start(jobs: &[(&str, Vec<String>)], rule_files: &[PathBuf]) -> Option<Self> {
+        Prometheus::start_alerting(jobs, rule_files, None).await
+    }
+
+    /// [`Prometheus::start`], sending its alerts to the Alertmanager at `alertmanager`
+    /// (`127.x.y.z:port`) when given.
+    pub async fn start_alerting(
+        jobs: &[(&str, Vec<String>)],
+        rule_files: &[PathBuf],
+        alertmanager: Option<&str>,
+    ) -> Option<Self> {
         let binary = tool("prometheus")?;
         let mut config = String::from(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files:\n",
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n",
         );
+        if let Some(target) = alertmanager {
+            assert!(
+                target.starts_with("127."),
+                "not a loopback Alertmanager: {target}"
+            );
+            config.push_str(&format!(
+                "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [{target:?}]\n"
+            ));
+        }
+        config.push_str("rule_files:\n");
         for file in rule_files {
             config.push_str(&format!("  - {:?}\n", file.display().to_string()));
         }

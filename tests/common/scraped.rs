@@ -17,6 +17,8 @@ pub struct Config {
     pub ca_files: Vec<PathBuf>,
     /// `freshness.stale_after`; `serve.max_lag` is 0s, so any value is valid.
     pub stale_after: &'static str,
+    /// (mirror, its admin's email).
+    pub emails: Vec<(String, String)>,
 }
 
 impl Config {
@@ -27,6 +29,7 @@ impl Config {
             vantage: vantage.to_string(),
             ca_files: Vec::new(),
             stale_after: "12h",
+            emails: Vec::new(),
         }
     }
 
@@ -43,6 +46,9 @@ impl Config {
         for (name, url) in &self.mirrors {
             text.push_str(&super::mirror_entry(name, url));
             text.push_str("    country: DE\n");
+            if let Some((_, email)) = self.emails.iter().find(|(m, _)| m == name) {
+                text.push_str(&format!("    email: {email:?}\n"));
+            }
         }
         let ca: Vec<String> = self
             .ca_files
