@@ -501,6 +501,7 @@ fn seconds_since(then: i64, now: i64) -> u64 {
 }
 
 mod labels;
+pub mod schedule;
 #[cfg(test)]
 mod tests;
 

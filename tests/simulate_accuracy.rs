@@ -8,7 +8,10 @@
 //! - no fault is reported where there is none: healthy families are `up`, with no error,
 //!   missing or incomplete copy and nothing stale;
 //! - each verdict matches what the mirror served during the sweep it came from, and every
-//!   lag is within one upstream poll (plus rounding) of the true lag.
+//!   lag is within one upstream poll (plus rounding) of the true lag;
+//! - every simulated mirror declares a sync per publication: the stale one, which stops, is
+//!   flagged behind schedule within one interval of its lag passing what that allows, and
+//!   no mirror is flagged sooner or otherwise.
 //!
 //! Seeded, so the network, its faults and its publications are the same on every run; time
 //! only enters through deadlines polled against, never through exact expectations.

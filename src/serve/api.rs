@@ -44,6 +44,9 @@ struct MirrorSummary<'a> {
     city: Option<&'a str>,
     sponsor: Option<&'a str>,
     private: bool,
+    /// The declared `update_frequency` and whether the mirror keeps it; absent when it
+    /// declares none.
+    schedule: Option<crate::freshness::schedule::Schedule>,
     families: Vec<FamilySummary<'a>>,
 }
 
@@ -62,6 +65,11 @@ fn summary<'a>(
         city: mirror.city.as_deref(),
         sponsor: mirror.sponsor.as_deref(),
         private: mirror.private,
+        schedule: crate::freshness::schedule::schedule(
+            mirror,
+            status,
+            snapshot.config.freshness.upstream_interval,
+        ),
         families: status
             .map(|s| {
                 s.families

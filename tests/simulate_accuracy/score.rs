@@ -372,7 +372,21 @@ pub fn detections(t: &Truth, timing: Timing, m: &MirrorTruth, body: &Value) -> V
         Condition::Stale { behind_since, .. } => {
             let from = behind_since.map_or(f64::INFINITY, |b| b + t.stale_after_seconds);
             let seen = any(&summary, &|f| f["stale"].as_u64().unwrap_or(0) > 0);
-            vec![d("stale", from, upstream + interval, seen)]
+            // It declared a sync every publication and stopped: behind its schedule once
+            // its lag passes what the schedule allows.
+            let schedule = &body["mirror"]["schedule"];
+            let allowed = schedule["allowed_lag_seconds"]
+                .as_f64()
+                .unwrap_or(f64::INFINITY);
+            vec![
+                d("stale", from, upstream + interval, seen),
+                d(
+                    "stale: behind schedule",
+                    behind_since.map_or(f64::INFINITY, |b| b + allowed),
+                    upstream + interval,
+                    schedule["behind"] == true,
+                ),
+            ]
         }
     }
 }
@@ -572,6 +586,7 @@ impl Scorer {
                     ));
                 }
             }
+            self.check_schedule(m, body);
             for d in detections(&truth, self.timing, m, body) {
                 let from = d.observable.max(self.start);
                 let deadline = from + d.allowance + SLACK;
@@ -594,6 +609,36 @@ impl Scorer {
             ready,
             worst_gap,
         })
+    }
+
+    /// A mirror behind its declared schedule must be one that stopped following (stale),
+    /// and no sooner than its lag allowed; every simulated mirror declares one.
+    fn check_schedule(&mut self, m: &MirrorTruth, body: &Value) {
+        let schedule = &body["mirror"]["schedule"];
+        if schedule.is_null() {
+            self.wrong
+                .push(format!("{}: no schedule, yet it declares one", m.name));
+            return;
+        }
+        if schedule["behind"] != true {
+            return;
+        }
+        let allowed = schedule["allowed_lag_seconds"].as_f64().unwrap_or(0.0);
+        let generated_at = body["generated_at"].as_f64().unwrap_or(0.0);
+        let early = match &m.condition {
+            Condition::Stale {
+                behind_since: Some(b),
+                ..
+            } => generated_at + SLACK < b + allowed,
+            _ => true,
+        };
+        if early {
+            self.wrong.push(format!(
+                "{}: {} is behind schedule ({schedule}) at {generated_at}",
+                m.name,
+                describe(m)
+            ));
+        }
     }
 
     /// Whether a fault is still within its deadline and not yet seen at `now`.

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use crate::config::geo::Continent;
 use crate::config::Mirror;
+use crate::freshness::schedule;
 use crate::freshness::VerdictKind;
 use crate::health::State;
 use crate::probe::Phase;
@@ -20,6 +21,8 @@ use super::family::{Exposition, Family};
 struct MirrorFamilies {
     info: Family,
     score: Family,
+    update_frequency: Family,
+    behind_schedule: Family,
     up: Family,
     state: Family,
     protocol_up: Family,
@@ -48,6 +51,14 @@ impl MirrorFamilies {
             score: out.gauge(
                 "mirrorwatch_mirror_score",
                 "Mirror score from 0 (worst) to 100 combining lag, success ratio and latency.",
+            ),
+            update_frequency: out.gauge(
+                "mirrorwatch_mirror_update_frequency_seconds",
+                "How often the mirror declares it syncs (update_frequency); only mirrors that declare one.",
+            ),
+            behind_schedule: out.gauge(
+                "mirrorwatch_mirror_behind_schedule",
+                "1 when the mirror's largest lag exceeds 2 x its update_frequency plus one upstream poll, else 0; only mirrors that declare one.",
             ),
             up: out.gauge(
                 "mirrorwatch_mirror_up",
@@ -122,6 +133,8 @@ impl MirrorFamilies {
         let families: usize = snapshot.mirrors.iter().map(|m| m.families.len()).sum();
         self.info.reserve(mirrors);
         self.score.reserve(mirrors);
+        self.update_frequency.reserve(mirrors);
+        self.behind_schedule.reserve(mirrors);
         for (family, per) in [
             (&mut self.up, 1),
             (&mut self.state, State::ALL.len()),
@@ -156,6 +169,8 @@ impl MirrorFamilies {
         let MirrorFamilies {
             info,
             score,
+            update_frequency,
+            behind_schedule,
             up,
             state,
             protocol_up,
@@ -176,6 +191,8 @@ impl MirrorFamilies {
         for family in [
             info,
             score,
+            update_frequency,
+            behind_schedule,
             up,
             state,
             protocol_up,
@@ -215,6 +232,7 @@ pub(super) fn write(snapshot: &Snapshot, out: &mut Exposition) {
             &mut f,
             mirror,
             configured.get(mirror.name.as_str()).copied(),
+            config.freshness.upstream_interval,
         );
         for family in &mirror.families {
             family_series(&mut f, snapshot, &mirror.name, family);
@@ -223,7 +241,12 @@ pub(super) fn write(snapshot: &Snapshot, out: &mut Exposition) {
     f.add_to(out);
 }
 
-fn mirror_series(f: &mut MirrorFamilies, mirror: &MirrorSnapshot, configured: Option<&Mirror>) {
+fn mirror_series(
+    f: &mut MirrorFamilies,
+    mirror: &MirrorSnapshot,
+    configured: Option<&Mirror>,
+    upstream_interval: std::time::Duration,
+) {
     let name = mirror.name.as_str();
     // A mirror in the snapshot but not in the configuration cannot happen after a clean
     // reload; it still gets its info series, with empty location labels.
@@ -240,6 +263,13 @@ fn mirror_series(f: &mut MirrorFamilies, mirror: &MirrorSnapshot, configured: Op
         1.0,
     );
     f.score.set(&[("mirror", name)], mirror.score);
+    if let Some(s) = configured.and_then(|m| schedule::schedule(m, Some(mirror), upstream_interval))
+    {
+        f.update_frequency
+            .set(&[("mirror", name)], s.declared_seconds as f64);
+        f.behind_schedule
+            .set(&[("mirror", name)], f64::from(u8::from(s.behind)));
+    }
 }
 
 fn family_series(f: &mut MirrorFamilies, snapshot: &Snapshot, mirror: &str, fs: &FamilySnapshot) {

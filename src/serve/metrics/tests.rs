@@ -511,3 +511,43 @@ fn a_published_subnet_list_has_its_fetch_and_size() {
     );
     assert!(!text.contains("mirrorwatch_mirror_subnet_list_fetch_success{mirror=\"never\"}"));
 }
+
+#[test]
+fn a_declared_schedule_is_judged_by_the_largest_lag() {
+    // ipv4_up's largest lag is 50,000 s.
+    let with = |frequency: Option<u64>| {
+        let mut config = (*config(false, "")).clone();
+        for m in &mut config.mirrors {
+            m.update_frequency = frequency.map(std::time::Duration::from_secs);
+        }
+        config.freshness.upstream_interval = std::time::Duration::from_secs(60);
+        render(&snapshot(Arc::new(config)), &HttpStats::new())
+    };
+    let m = format!("mirror=\"{MIRROR}\"");
+    // Every 6 h: 50,000 s > 2 × 21,600 + 60.
+    let text = with(Some(21_600));
+    assert_line(
+        &text,
+        &format!("mirrorwatch_mirror_update_frequency_seconds{{{m}}} 21600"),
+    );
+    assert_line(
+        &text,
+        &format!("mirrorwatch_mirror_behind_schedule{{{m}}} 1"),
+    );
+    // Every 7 h: 50,000 s < 2 × 25,200 + 60, just.
+    let text = with(Some(25_200));
+    assert_line(
+        &text,
+        &format!("mirrorwatch_mirror_behind_schedule{{{m}}} 0"),
+    );
+    // Nothing declared: no series.
+    let text = with(None);
+    assert!(
+        !text.contains("mirrorwatch_mirror_behind_schedule{"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("mirrorwatch_mirror_update_frequency_seconds{"),
+        "{text}"
+    );
+}

@@ -9,6 +9,7 @@ use super::history::History;
 use super::table::{family_label, sponsor, urlencode};
 use super::{format, svg};
 use crate::config::{Config, Mirror};
+use crate::freshness::schedule;
 use crate::serve::viewer::Viewer;
 use crate::state::{FamilySnapshot, MirrorSnapshot, Phases, Snapshot};
 
@@ -86,6 +87,7 @@ fn facts(config: &Config, mirror: &Mirror, snap: Option<&MirrorSnapshot>, now: i
         .into_iter()
         .filter_map(|s| s.as_deref())
         .collect();
+    let upstream_interval = config.freshness.upstream_interval;
     let tls = snap
         .into_iter()
         .flat_map(|s| &s.families)
@@ -97,6 +99,13 @@ fn facts(config: &Config, mirror: &Mirror, snap: Option<&MirrorSnapshot>, now: i
             dt { "Location" } dd { (place.join(", ")) @if let Some(c) = mirror.continent { " (" (c.code()) ")" } }
             dt { "Score" } dd { @match snap { Some(s) => { (format!("{:.0}", s.score)) " of 100" } None => { "not swept yet" } } }
             dt { "Declared update frequency" } dd { @match mirror.update_frequency { Some(f) => { "every " (format::duration(f.as_secs())) } None => { "not declared" } } }
+            @if let Some(s) = schedule::schedule(mirror, snap, upstream_interval) {
+                dt { "Sync schedule" } dd.reason[s.behind] {
+                    @if s.behind { b { "behind schedule" } } @else { "kept" }
+                    ": largest lag " @match s.max_lag_seconds { Some(l) => { (format::duration(l)) } None => { "none" } }
+                    ", allowed " (format::duration(s.allowed_lag_seconds)) " (twice the declared frequency and one upstream poll)"
+                }
+            }
             dt { "TLS certificate" } dd { @match tls { Some(t) => { "expires " (format::expiry(t, now)) " (" (format::utc(t)) ")" } None => { "none seen" } } }
             dt { "Addresses" } dd {
                 @for url in [&mirror.address.https, &mirror.address.http].into_iter().flatten() { code { (url.as_str()) } " " }

@@ -250,6 +250,27 @@ fn the_checklist_says_why_a_mirror_is_out() {
     assert!(up.contains("resolve 1.2 ms, connect 0.3 ms"), "{up}");
     assert!(up.contains("first byte 45.1 ms"), "{up}");
     assert!(mirror::render(&snap, &history, "nope.example.org", &Viewer::everyone()).is_none());
+
+    // A declared schedule: every 20 s, allowed 2 × 20 + 30 s. m2 lags by 120 s.
+    let mut declared = (*config(3, 1)).clone();
+    for m in &mut declared.mirrors {
+        m.update_frequency = Some(std::time::Duration::from_secs(20));
+    }
+    declared.freshness.upstream_interval = std::time::Duration::from_secs(30);
+    let snap = snapshot(Arc::new(declared));
+    let page = |name| {
+        mirror::render(&snap, &history, name, &Viewer::everyone())
+            .unwrap()
+            .into_string()
+    };
+    let late = page("m2.example.org");
+    assert!(
+        late.contains("<b>behind schedule</b>: largest lag 2 min"),
+        "{late}"
+    );
+    assert!(late.contains("allowed 1 min 10 s"), "{late}");
+    let kept = page("m0.example.org");
+    assert!(kept.contains("kept: largest lag"), "{kept}");
 }
 
 #[test]

@@ -83,6 +83,11 @@ pub fn mirrors_yaml(plan: &ConfigPlan<'_>) -> Result<String, String> {
             }
             entry.insert("country".into(), json!(m.country));
             entry.insert("sponsor".into(), json!("mirrorwatch simulate"));
+            // Every mirror follows each publication within it; a stale one stops.
+            entry.insert(
+                "update_frequency".into(),
+                json!(duration(plan.timing.publish_every)),
+            );
             Value::Object(entry)
         })
         .collect();
