@@ -165,3 +165,64 @@ pub async fn upstream(State(state): State<AppState>) -> Response {
     }))
     .into_response()
 }
+
+/// `?repo=` and `?version=` narrow `/api/v1/propagation`.
+#[derive(serde::Deserialize)]
+pub struct PropagationQuery {
+    repo: Option<String>,
+    version: Option<String>,
+}
+
+/// The recent upstream changes, newest first, each with the time it took to reach each share
+/// of the mirrors expected to carry it and the mirrors still behind (see
+/// [`crate::serve::propagation`] for the rules).
+pub async fn propagation(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    axum::extract::Query(q): axum::extract::Query<PropagationQuery>,
+) -> Response {
+    use crate::serve::propagation::SHARES;
+    let snapshot = state.snapshot();
+    let history = state
+        .history
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let p = &history.propagation;
+    let shown = |name: &&str| {
+        snapshot
+            .config
+            .mirror(name)
+            .is_some_and(|m| viewer.sees(&snapshot, m))
+    };
+    let changes: Vec<serde_json::Value> = history
+        .propagation
+        .changes
+        .iter()
+        .rev()
+        .filter(|c| q.repo.as_ref().is_none_or(|r| *r == c.repo))
+        .filter(|c| q.version.as_ref().is_none_or(|v| *v == c.version))
+        .map(|c| {
+            let times: serde_json::Map<String, serde_json::Value> = SHARES
+                .iter()
+                .map(|(share, label)| ((*label).to_string(), json!(c.time_to(*share))))
+                .collect();
+            json!({
+                "version": c.version,
+                "repo": c.repo,
+                "arch": c.arch,
+                "dir": c.dir,
+                "sha256": c.sha256,
+                "at": c.at,
+                "expected": c.expected.len(),
+                "reached": c.reached.len(),
+                "seconds_to_reach": times,
+                "behind": c.behind().map(|m| p.name(m)).filter(shown).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Json(json!({
+        "generated_at": snapshot.generated_at,
+        "changes": changes,
+    }))
+    .into_response()
+}

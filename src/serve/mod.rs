@@ -24,6 +24,7 @@ pub mod metalink;
 pub mod metrics;
 pub mod mirrorlist;
 pub mod pages;
+pub mod propagation;
 mod request;
 pub mod viewer;
 
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/mirrors", get(api::mirrors))
         .route("/api/v1/mirrors/{name}", get(api::mirror))
         .route("/api/v1/upstream", get(api::upstream))
+        .route("/api/v1/propagation", get(api::propagation))
         .merge(pages::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
@@ -145,7 +147,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn render_metrics(State(state): State<AppState>) -> Response {
     let snapshot = state.snapshot();
     let http = state.http.clone();
-    match tokio::task::spawn_blocking(move || metrics::render(&snapshot, &http)).await {
+    // A summary per repository name, read under the lock, rendered without it.
+    let propagation = state
+        .history
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .propagation
+        .latest_per_repo();
+    match tokio::task::spawn_blocking(move || metrics::render_with(&snapshot, &http, &propagation))
+        .await
+    {
         Ok(body) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response(),
         Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,

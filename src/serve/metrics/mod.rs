@@ -24,6 +24,7 @@ mod family;
 mod global;
 mod http;
 mod mirrors;
+mod propagation;
 mod subnets;
 #[cfg(test)]
 mod tests;
@@ -44,11 +45,21 @@ pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
 /// more with `metrics.per_repo` — long enough that an async handler should run it in
 /// `tokio::task::spawn_blocking` rather than stall a runtime worker.
 pub fn render(snapshot: &Snapshot, http: &HttpStats) -> String {
+    render_with(snapshot, http, &[])
+}
+
+/// [`render`], with the propagation of each repository's latest upstream change.
+pub fn render_with(
+    snapshot: &Snapshot,
+    http: &HttpStats,
+    propagation: &[crate::serve::propagation::Latest],
+) -> String {
     let mut out = family::Exposition::new(&snapshot.config.metrics.vantage);
     global::engine(snapshot, &mut out);
     global::upstream(snapshot, &mut out);
     mirrors::write(snapshot, &mut out);
     subnets::write(snapshot, &mut out);
+    propagation::write(propagation, &mut out);
     http.write(&mut out);
     let (families, size) = out.into_families();
 

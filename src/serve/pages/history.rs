@@ -37,6 +37,9 @@ pub struct History {
     pub upstream: BTreeMap<String, String>,
     /// When the spread was last measured.
     pub spread_at: i64,
+    /// Each recent upstream version's propagation, per directory (absent in files written
+    /// before it was kept).
+    pub propagation: crate::serve::propagation::Propagation,
 }
 
 /// One mirror's past.
@@ -112,6 +115,7 @@ pub fn lag_of(mirror: &MirrorSnapshot) -> Option<u64> {
 impl History {
     /// Folds in one published snapshot.
     pub fn record(&mut self, snapshot: &Snapshot) {
+        self.propagation.record(snapshot);
         let now = snapshot.generated_at;
         for mirror in &snapshot.mirrors {
             let past = self.mirrors.entry(mirror.name.clone()).or_default();

@@ -128,6 +128,42 @@ fn upstream(snapshot: &Snapshot) -> Markup {
     }
 }
 
+/// How long `change` took to reach half, 90 % and all of the mirrors expected to carry it,
+/// from its arches' propagation (the slowest arch counts).
+fn reach_times(history: &History, change: &super::history::UpstreamChange) -> Markup {
+    let arches: Vec<&crate::serve::propagation::Change> = history
+        .propagation
+        .changes
+        .iter()
+        .filter(|p| {
+            p.version == change.version
+                && p.repo == change.repo
+                && change
+                    .arches
+                    .iter()
+                    .any(|(arch, sha)| *arch == p.arch && *sha == p.sha256)
+        })
+        .collect();
+    let slowest = |share: f64| -> Option<Option<i64>> {
+        let times: Vec<Option<i64>> = arches.iter().map(|c| c.time_to(share)).collect();
+        (!times.is_empty()).then(|| {
+            times
+                .iter()
+                .copied()
+                .collect::<Option<Vec<i64>>>()?
+                .into_iter()
+                .max()
+        })
+    };
+    html! {
+        @if arches.is_empty() { "—" } @else {
+            @for (share, label) in [(0.5, "50 %"), (0.9, "90 %"), (1.0, "all")] {
+                span.reach { (label) " " @match slowest(share).flatten() { Some(s) => { (format::duration(s.unsigned_abs())) } None => { "not yet" } } } " "
+            }
+        }
+    }
+}
+
 /// The latest upstream changes, newest first, with the share of mirrors current and a chart
 /// of how that share grew.
 fn changes(snapshot: &Snapshot, history: &History) -> Markup {
@@ -139,7 +175,7 @@ fn changes(snapshot: &Snapshot, history: &History) -> Markup {
                 p.hint { "None seen since the history began. Each new version of a" br; "repository appears here with how far it has spread." }
             } @else {
                 table.changes {
-                    thead { tr { th { "repository" } th { "changed" } th { "copies current" } th { "spread since" } } }
+                    thead { tr { th { "repository" } th { "changed" } th { "copies current" } th { "spread since" } th title="Time to reach that share of the mirrors expected to carry it (the slowest arch)" { "reached" } } }
                     tbody {
                         @for change in history.changes.iter().rev() {
                             tr {
@@ -154,6 +190,7 @@ fn changes(snapshot: &Snapshot, history: &History) -> Markup {
                                 td { time datetime=(format::iso(change.at)) title=(format::utc(change.at)) { (format::ago(change.at, now)) } }
                                 td { @match change.share() { Some(s) => { (format::percent(s)) } None => { "—" } } }
                                 td { (svg::spread_chart(change.at, &change.spread, now)) }
+                                td.reach { (reach_times(history, change)) }
                             }
                         }
                     }

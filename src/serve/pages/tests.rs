@@ -317,10 +317,22 @@ fn history_is_bounded_and_sees_upstream_changes() {
         history.mirrors["m1.example.org"].states.back().unwrap().to,
         State::Down
     );
+    // Propagation: m0 answers and serves it from the sweep at the change; m1 is down the
+    // whole time and is not waited for. The overview gives the times.
+    let spread = &history.propagation.changes;
+    assert_eq!(spread.len(), 1, "{spread:?}");
+    assert_eq!(spread[0].time_to(1.0), Some(0), "{:?}", spread[0]);
+    assert_eq!(spread[0].expected.len(), 1);
+    let html = overview_html(&snap, &history, &TableQuery::default());
+    assert!(
+        html.contains("<span class=\"reach\">all 0 s</span>"),
+        "{html}"
+    );
     // Round trip through the history file's form.
     let text = serde_json::to_string(&history).unwrap();
     let back: History = serde_json::from_str(&text).unwrap();
     assert_eq!(back.mirrors["m0.example.org"].lag, m0.lag);
+    assert_eq!(back.propagation.changes.len(), 1);
 }
 
 /// 530 mirrors × 136 repository directories. Prints rather than asserts (machines differ).
