@@ -4,8 +4,8 @@
 //! mirrors. Each of those times must be within one probe interval (plus a second for
 //! whole-second timestamps) of the truth computed from the simulator's own record of when
 //! it published and when each mirror synced; the mirrors counted must be every mirror that
-//! carries the repository; and the metrics must give the same times for each repository's
-//! latest change.
+//! carries the repository; the metrics must give the same times for each repository's
+//! latest change; and every mirror's observed syncs must show it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -106,6 +106,12 @@ async fn propagation_times_match_the_mirrors_true_delays() {
     };
     let truth: Truth = serde_json::from_value(get_json(&sim.truth_url()).await).unwrap();
     let metrics = daemon.fetch("/metrics").await.text();
+    // Every mirror's observed syncs: at least the publication all have reached.
+    for m in &truth.mirrors {
+        let body = get_json(&daemon.url(&format!("/api/v1/mirrors/{}", m.name))).await;
+        let syncs = body["observed_syncs"].as_array().unwrap();
+        assert!(!syncs.is_empty(), "{}: {body}", m.name);
+    }
     drop(daemon);
     sim.stop().await;
 

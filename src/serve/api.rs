@@ -139,6 +139,12 @@ pub async fn mirror(
         return (StatusCode::NOT_FOUND, Json(body)).into_response();
     };
     let status = snapshot.mirror(&name);
+    let syncs = state
+        .history
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .propagation
+        .syncs_of(&name);
     Json(json!({
         "generated_at": snapshot.generated_at,
         "mirror": summary(&snapshot, config, status),
@@ -149,6 +155,9 @@ pub async fn mirror(
             "ftp": config.address.ftp,
         },
         "stale_after_seconds": snapshot.config.freshness.stale_after.as_secs(),
+        // When it was first seen serving each recent upstream change it reached: its
+        // observed sync cadence.
+        "observed_syncs": syncs,
         // Every repository's verdict with its reason, and the recent sweeps, per family.
         "families": status.map(|s| &s.families),
     }))

@@ -151,6 +151,27 @@ impl Propagation {
             .collect()
     }
 
+    /// When `name` was first seen serving each of the kept changes it reached, distinct
+    /// and oldest first: the moments its content moved to a newer upstream version, as
+    /// precise as its sweeps.
+    pub fn syncs_of(&self, name: &str) -> Vec<i64> {
+        let Some(m) = (0u32..)
+            .zip(&self.mirrors)
+            .find(|(_, n)| *n == name)
+            .map(|(i, _)| i)
+        else {
+            return Vec::new();
+        };
+        let mut times: Vec<i64> = self
+            .changes
+            .iter()
+            .filter_map(|c| c.reached_by(m).map(|i| c.at + i64::from(c.reached[i].1)))
+            .collect();
+        times.sort_unstable();
+        times.dedup();
+        times
+    }
+
     /// The name of mirror number `m`.
     pub fn name(&self, m: u32) -> &str {
         self.mirrors.get(m as usize).map_or("", String::as_str)

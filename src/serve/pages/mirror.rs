@@ -48,6 +48,7 @@ pub(super) fn render(
             " · " a href="/" { "all mirrors" }
         }
         (facts(config, mirror, snap, now))
+        (syncs(&history.propagation.syncs_of(name), now))
         @if let Some(past) = past {
             section {
                 h2 { "Lag over the last sweeps" }
@@ -80,6 +81,27 @@ pub(super) fn render(
             }
         }
     })
+}
+
+/// The moments the mirror was seen moving to a newer upstream version, and the typical gap
+/// between them: its observed cadence, to set against what it declares.
+fn syncs(times: &[i64], now: i64) -> Markup {
+    let mut gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_unstable();
+    html! {
+        dl.facts {
+            dt { "Observed syncs" }
+            dd {
+                @match times.last() {
+                    None => { "none seen yet (the latest upstream changes kept)" }
+                    Some(last) => {
+                        (times.len()) " seen; the last " (format::ago(*last, now))
+                        @if let Some(median) = gaps.get(gaps.len() / 2) { ", typically " (format::duration(median.unsigned_abs())) " apart" }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn facts(config: &Config, mirror: &Mirror, snap: Option<&MirrorSnapshot>, now: i64) -> Markup {

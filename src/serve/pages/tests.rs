@@ -328,6 +328,19 @@ fn history_is_bounded_and_sees_upstream_changes() {
         html.contains("<span class=\"reach\">all 0 s</span>"),
         "{html}"
     );
+    // m0's observed syncs: the sweep that first saw it serve the change.
+    assert_eq!(
+        history.propagation.syncs_of("m0.example.org"),
+        [NOW + 5 * 60]
+    );
+    assert!(history.propagation.syncs_of("m1.example.org").is_empty());
+    let page = mirror::render(&snap, &history, "m0.example.org", &Viewer::everyone())
+        .unwrap()
+        .into_string();
+    assert!(
+        page.contains("Observed syncs</dt><dd>1 seen; the last"),
+        "{page}"
+    );
     // Round trip through the history file's form.
     let text = serde_json::to_string(&history).unwrap();
     let back: History = serde_json::from_str(&text).unwrap();
