@@ -18,7 +18,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -120,30 +120,19 @@ impl Alertmanager {
     async fn start(binary: &Path, config: &str) -> Alertmanager {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("alertmanager.yml"), config).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = std::fs::File::create(dir.path().join("alertmanager.log")).unwrap();
-        let child = Command::new(binary)
-            .current_dir(dir.path())
-            .arg("--config.file=alertmanager.yml")
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .arg("--log.level=warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let (child, base) = prometheus::spawn_server(
+            binary,
+            dir.path(),
+            "alertmanager",
+            &[
+                "--config.file=alertmanager.yml".into(),
+                format!("--storage.path={}", dir.path().join("data").display()),
+                "--cluster.listen-address=".into(),
+            ],
+        );
         let am = Alertmanager {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base,
             _dir: dir,
         };
         let deadline = Instant::now() + DEADLINE;

@@ -77,12 +77,10 @@ async fn propagation_times_match_the_mirrors_true_delays() {
         publish_every: Duration::from_secs(20),
         probe_interval: Duration::from_secs_f64(INTERVAL),
         upstream_interval: Duration::from_secs(1),
-        fault_onset: Duration::ZERO,
         ipv6_share: 0.0,
         listen: "127.0.0.1:0".parse().unwrap(),
-        write_config: None,
-        truth_file: None,
         work_dir: Some(dir.path().join("sim")),
+        ..SimOptions::default()
     })
     .await
     .unwrap();

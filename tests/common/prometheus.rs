@@ -43,6 +43,28 @@ pub fn tool(name: &str) -> Option<PathBuf> {
     found
 }
 
+/// Starts `binary` (Prometheus or Alertmanager) in `dir` with `args`, on a free 127.0.0.1
+/// port, its output in `dir/<name>.log`: the child and its base URL.
+pub fn spawn_server(binary: &Path, dir: &Path, name: &str, args: &[String]) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let child = Command::new(binary)
+        .current_dir(dir)
+        .args(args)
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--log.level=warn")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
 /// One instant-vector sample.
 #[derive(Clone, Debug)]
 pub struct Sample {
@@ -148,31 +170,16 @@ impl Prometheus {
         for _ in 0..3 {
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join("prometheus.yml"), &config).unwrap();
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-            let child = Command::new(&binary)
-                .current_dir(dir.path())
-                .arg("--config.file=prometheus.yml")
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.path().join("data").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .arg("--log.level=warn")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            let mut prom = Prometheus {
-                child,
-                base: format!("http://127.0.0.1:{port}"),
-                dir,
-            };
+            let (child, base) = spawn_server(
+                &binary,
+                dir.path(),
+                "prometheus",
+                &[
+                    "--config.file=prometheus.yml".into(),
+                    format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+                ],
+            );
+            let mut prom = Prometheus { child, base, dir };
             if prom.wait_ready().await {
                 return Some(prom);
             }
