@@ -35,6 +35,7 @@ command -v wrk >/dev/null || { echo "bench/soak.sh needs wrk (apt-get install wr
 
 say "building (release)"
 cd "$ROOT"
+COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 cargo build --release --quiet
 # The sampler is an ignored test; --no-run prints the binary's path on stderr.
 SCORER=$(cargo test --release --test soak --no-run 2>&1 | sed -n 's/.*Executable.*(\(.*\)).*/\1/p' | tail -1)
@@ -111,7 +112,7 @@ say "report"
     echo "serve_log_errors=$(grep -c ' ERROR ' "$W/serve.log" || true)"
     echo "serve_log_warnings=$(grep -c ' WARN ' "$W/serve.log" || true)"
     echo "machine=$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
-    echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "commit=$COMMIT"
 } >"$W/env.txt"
 python3 "$HERE/soak_report.py" "$W"
 echo "results in $W"

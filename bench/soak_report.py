@@ -11,6 +11,7 @@ targets with what was measured, and wrk's view of the paced load.
 import csv
 import json
 import os
+import statistics
 import sys
 
 from report import wrk
@@ -100,12 +101,23 @@ def main():
         f.write("\n".join(out) + "\n")
 
     rss, fds = s["rss_kib"], s["fds"]
-    half_h = s["seconds"] / 2 / 3600
 
-    def flat(per_h, peak):
-        """Flat: the second half's trend moves it by less than 2% of its peak (and, for
-        a small count, by less than 2)."""
-        return abs(per_h * half_h) <= max(0.02 * peak, 2)
+    def sixths(col):
+        """The median of `col` over each sixth of the run (10 minutes of an hour)."""
+        span = s["seconds"] / 6
+        out = []
+        for k in range(6):
+            v = [float(r[col]) for r in rows if k * span <= float(r["t"]) < (k + 1) * span]
+            out.append(statistics.median(v) if v else float("nan"))
+        return out
+
+    rss6, fds6 = sixths("rss_kib"), sixths("fds")
+
+    def flat(medians):
+        """Flat: the last sixth's median within 2% (or 2) of the sixth before it. Bounded
+        histories fill over the first part of the run; an unbounded one keeps climbing."""
+        a, b = medians[-2], medians[-1]
+        return abs(b - a) <= max(0.02 * a, 2)
 
     ml_errors = s["mirrorlist_errors"] + paced["non2xx"] + paced["errors"]
     lines = [
@@ -128,12 +140,14 @@ def main():
         f"{'yes' if not s['wrong'] else 'no'} |",
         f"| RSS flat | first {rss['first'] / 1024:.1f} MiB, last {rss['last'] / 1024:.1f}, "
         f"max {rss['max'] / 1024:.1f}; trend over the second half "
-        f"{rss['slope_second_half_kib_per_h'] / 1024:+.2f} MiB/h | "
-        f"{'yes' if flat(rss['slope_second_half_kib_per_h'], rss['max']) else 'no'} |",
+        f"{rss['slope_second_half_kib_per_h'] / 1024:+.2f} MiB/h; median per sixth of the run "
+        f"{', '.join(f'{m / 1024:.1f}' for m in rss6)} MiB | "
+        f"{'yes' if flat(rss6) else 'no'} |",
         f"| descriptors flat | first {fds['first']:.0f}, last {fds['last']:.0f}, "
         f"max {fds['max']:.0f}; trend over the second half "
-        f"{fds['slope_second_half_per_h']:+.1f}/h | "
-        f"{'yes' if flat(fds['slope_second_half_per_h'], fds['max']) else 'no'} |",
+        f"{fds['slope_second_half_per_h']:+.1f}/h; median per sixth "
+        f"{', '.join(f'{m:.0f}' for m in fds6)} | "
+        f"{'yes' if flat(fds6) else 'no'} |",
         f"| no sweep late by more than one timeout | worst {s['worst_lateness_s']:.1f} s "
         f"beyond the interval; {s['late_samples']} samples late by more than "
         f"{s['late_after_s']:.0f} s | {'yes' if s['late_samples'] == 0 else 'no'} |",

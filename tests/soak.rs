@@ -81,6 +81,9 @@ async fn soak() {
     let late_after = config.probe.timeout.as_secs_f64() + 1.0;
 
     let mut scorer = Scorer::new(&config, unix_now());
+    // A detection shows at the first round after it, a sampling period (and a round's own
+    // time) later.
+    scorer.sampling = every.as_secs_f64();
     let start = scorer.start;
     let mut csv = String::from(
         "t,rss_kib,fds,worst_gap_s,lateness_s,mirrorlist_status,mirrorlist_ms,wrong,ready\n",

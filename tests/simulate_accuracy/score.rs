@@ -466,6 +466,9 @@ pub struct Scorer {
     pub rounds: usize,
     /// Families scored, over all rounds.
     pub checked: usize,
+    /// Seconds between rounds, beyond the half second [`SLACK`] allows for: a detection
+    /// is only seen at the next round.
+    pub sampling: f64,
 }
 
 async fn get_json(url: &str) -> Option<Value> {
@@ -498,6 +501,7 @@ impl Scorer {
             watches: BTreeMap::new(),
             rounds: 0,
             checked: 0,
+            sampling: 0.0,
         }
     }
 
@@ -589,7 +593,7 @@ impl Scorer {
             self.check_schedule(m, body);
             for d in detections(&truth, self.timing, m, body) {
                 let from = d.observable.max(self.start);
-                let deadline = from + d.allowance + SLACK;
+                let deadline = from + d.allowance + SLACK + self.sampling;
                 let watch = self
                     .watches
                     .entry((m.name.clone(), d.what))
