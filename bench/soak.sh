@@ -91,6 +91,13 @@ delay=1
 conns=$(( target * 13 / 10000 ))
 [ "$conns" -ge 2 ] || conns=2
 [ "$conns" -le 48 ] || conns=48
+# Under load each request takes longer than on an idle daemon: a 5 s trial, and the count
+# scaled to the rate it reached.
+wrk -t2 -c"$conns" -d5s -s "$HERE/paced.lua" "$BASE$ML" -- "$delay" >"$W/wrk-trial.txt"
+trial=$(awk '/^Requests\/sec/ {print int($2)}' "$W/wrk-trial.txt")
+[ "${trial:-0}" -gt 0 ] && conns=$(( conns * target / trial ))
+[ "$conns" -ge 2 ] || conns=2
+[ "$conns" -le 48 ] || conns=48
 echo "saturated $(awk '/^Requests\/sec/ {print $2}' "$W/wrk-saturated.txt") req/s; paced: $conns connections, $delay ms pause"
 
 say "soak: $SECONDS_SOAK s, a sample every $EVERY s"
