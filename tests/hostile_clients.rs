@@ -26,19 +26,6 @@ use fakemirrors::sim::{SimOptions, Simulation};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-const LAYOUT: &str = r#"upstream:
-  urls: ["http://127.0.0.1:1/almalinux/"]
-layout:
-  versions: ["9.8"]
-  aliases: {"9": "9.8"}
-  arches: {"9": [x86_64]}
-  repos:
-    - {name: baseos, path: BaseOS/$basearch/os/}
-    - {name: appstream, path: AppStream/$basearch/os/}
-mirrors:
-  - {name: placeholder, address: {http: "http://127.0.0.1:1/"}}
-"#;
-
 /// Half a request head: never finished.
 const PARTIAL: &[u8] =
     b"GET /mirrorlist/9/baseos?arch=x86_64 HTTP/1.1\r\nHost: mirrorwatch\r\nUser-Agent: hold";
@@ -177,7 +164,7 @@ async fn a_flood_of_half_sent_requests_is_capped_and_cut_off() {
         mirrors: 6,
         faults: "none".parse().unwrap(),
         seed: 11,
-        layout: common::sim_layout(dir.path(), LAYOUT),
+        layout: common::sim_layout(dir.path(), common::SMALL_LAYOUT),
         publish_every: Duration::from_secs(3600),
         probe_interval: Duration::from_secs(3),
         upstream_interval: Duration::from_secs(2),

@@ -18,19 +18,6 @@ use fakemirrors::sim::truth::{EventTruth, Truth};
 use fakemirrors::sim::{SimOptions, Simulation};
 use serde_json::Value;
 
-const LAYOUT: &str = r#"upstream:
-  urls: ["http://127.0.0.1:1/almalinux/"]
-layout:
-  versions: ["9.8"]
-  aliases: {"9": "9.8"}
-  arches: {"9": [x86_64, aarch64]}
-  repos:
-    - {name: baseos, path: BaseOS/$basearch/os/}
-    - {name: appstream, path: AppStream/$basearch/os/}
-mirrors:
-  - {name: placeholder, address: {http: "http://127.0.0.1:1/"}}
-"#;
-
 const INTERVAL: f64 = 2.0;
 
 async fn get_json(url: &str) -> Value {
@@ -72,7 +59,7 @@ async fn propagation_times_match_the_mirrors_true_delays() {
         mirrors: 10,
         faults: "none".parse().unwrap(),
         seed: 3,
-        layout: common::sim_layout(dir.path(), LAYOUT),
+        layout: common::sim_layout(dir.path(), common::SMALL_LAYOUT),
         // Mirrors follow 1.5 to 8.5 s after each publication.
         publish_every: Duration::from_secs(20),
         probe_interval: Duration::from_secs_f64(INTERVAL),

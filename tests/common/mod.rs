@@ -252,6 +252,20 @@ pub fn assert_healthy(snapshot: &Snapshot, mirror: &str) {
     );
 }
 
+/// A small layout for the simulator (with [`sim_layout`]): 9.8, BaseOS and AppStream, x86_64.
+pub const SMALL_LAYOUT: &str = r#"upstream:
+  urls: ["http://127.0.0.1:1/almalinux/"]
+layout:
+  versions: ["9.8"]
+  aliases: {"9": "9.8"}
+  arches: {"9": [x86_64]}
+  repos:
+    - {name: baseos, path: BaseOS/$basearch/os/}
+    - {name: appstream, path: AppStream/$basearch/os/}
+mirrors:
+  - {name: placeholder, address: {http: "http://127.0.0.1:1/"}}
+"#;
+
 /// What the simulator serves for `text`, a configuration with a `layout:` section: that
 /// layout's directories as mirrorwatch reads them, and the section as written. `text` is
 /// written to `dir/layout.yaml` to be read as mirrorwatch reads its files.
