@@ -3,9 +3,10 @@
 //! running mirrorwatch.
 //!
 //! A mirror's alerts are those with its `mirror` label (down, an IP family broken, stale,
-//! incomplete, certificate expiring). Each mirror with an `email` gets a child route that
-//! matches `mirror="NAME"` exactly, sends to its own receiver and continues; a last child
-//! route without matchers sends everything, those alerts included, to the team's receiver.
+//! behind schedule, incomplete, certificate expiring). Each mirror with an `email` gets a
+//! child route that matches `mirror="NAME"` exactly, sends to its own receiver and continues;
+//! a last child route without matchers sends everything, those alerts included, to the
+//! team's receiver.
 //! A mirror without a contact has no route of its own: its alerts reach the team only.
 //!
 //! Owners are told by email (Alertmanager's `email_configs`, through the SMTP relay given),
