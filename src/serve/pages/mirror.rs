@@ -93,7 +93,7 @@ fn syncs(times: &[i64], now: i64) -> Markup {
             dt { "Observed syncs" }
             dd {
                 @match times.last() {
-                    None => { "none seen yet (the latest upstream changes kept)" }
+                    None => { "none among the upstream changes kept" }
                     Some(last) => {
                         (times.len()) " seen; the last " (format::ago(*last, now))
                         @if let Some(median) = gaps.get(gaps.len() / 2) { ", typically " (format::duration(median.unsigned_abs())) " apart" }

@@ -144,21 +144,19 @@ fn reach_times(history: &History, change: &super::history::UpstreamChange) -> Ma
                     .any(|(arch, sha)| *arch == p.arch && *sha == p.sha256)
         })
         .collect();
-    let slowest = |share: f64| -> Option<Option<i64>> {
-        let times: Vec<Option<i64>> = arches.iter().map(|c| c.time_to(share)).collect();
-        (!times.is_empty()).then(|| {
-            times
-                .iter()
-                .copied()
-                .collect::<Option<Vec<i64>>>()?
-                .into_iter()
-                .max()
-        })
+    // `None` until every arch has reached the share.
+    let slowest = |share: f64| -> Option<i64> {
+        arches
+            .iter()
+            .map(|c| c.time_to(share))
+            .collect::<Option<Vec<i64>>>()?
+            .into_iter()
+            .max()
     };
     html! {
         @if arches.is_empty() { "—" } @else {
             @for (share, label) in [(0.5, "50 %"), (0.9, "90 %"), (1.0, "all")] {
-                span.reach { (label) " " @match slowest(share).flatten() { Some(s) => { (format::duration(s.unsigned_abs())) } None => { "not yet" } } } " "
+                span.reach { (label) " " @match slowest(share) { Some(s) => { (format::duration(s.unsigned_abs())) } None => { "not yet" } } } " "
             }
         }
     }
