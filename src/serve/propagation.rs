@@ -5,7 +5,9 @@
 //!
 //! The rules, all from published snapshots:
 //! - A change is a new current upstream `repomd.xml` (by sha256) for a directory already
-//!   known: the first version seen after a start is not a release. Its time is the version's
+//!   known, as the status page history tells ([`Propagation::changed`]: it keeps each
+//!   directory's current version); the first version ever seen is not a release. Its time is
+//!   the version's
 //!   `first_seen`, the upstream poll that saw it (at most one `freshness.upstream_interval`
 //!   after upstream published it).
 //! - A mirror *reached* a version at the start of the first sweep that saw it serve that
@@ -21,11 +23,11 @@
 //! Bounded: the latest [`CHANGES_KEPT`] changes. Kept in the status page history file, so a
 //! restart keeps them.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::freshness::Verdict;
+use crate::freshness::{UpstreamVersion, Verdict};
 use crate::state::{MirrorSnapshot, Snapshot, UpstreamTarget};
 
 /// Upstream changes kept, all repositories together: a point release changes every
@@ -43,8 +45,6 @@ pub const SHARES: [(f64, &str); 4] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")
 pub struct Propagation {
     /// Oldest first.
     pub changes: VecDeque<Change>,
-    /// Directory → the sha256 of its current upstream version.
-    pub upstream: BTreeMap<String, String>,
     /// Mirror names, by number.
     pub mirrors: Vec<String>,
     /// Per mirror number, the sum of its families' sweep times when last folded in, so each
@@ -198,33 +198,27 @@ impl Propagation {
         m
     }
 
-    /// Folds in one published snapshot: new upstream versions, then the sweeps not read yet.
-    pub fn record(&mut self, snapshot: &Snapshot) {
-        for target in &snapshot.upstream {
-            let Some(current) = &target.current else {
-                continue;
-            };
-            let known = self.upstream.get(&target.dir);
-            if known.is_some_and(|sha| *sha != current.sha256) {
-                if self.changes.len() >= CHANGES_KEPT {
-                    self.changes.pop_front();
-                }
-                self.changes.push_back(Change {
-                    version: target.version.clone(),
-                    repo: target.repo.clone(),
-                    arch: target.arch.clone(),
-                    dir: target.dir.clone(),
-                    sha256: current.sha256.clone(),
-                    at: current.first_seen,
-                    ..Change::default()
-                });
-            }
-            if known != Some(&current.sha256) {
-                self.upstream
-                    .insert(target.dir.clone(), current.sha256.clone());
-            }
+    /// `target`'s upstream moved to `current` (the history tells: it keeps each directory's
+    /// current version).
+    pub fn changed(&mut self, target: &UpstreamTarget, current: &UpstreamVersion) {
+        if self.changes.len() >= CHANGES_KEPT {
+            self.changes.pop_front();
         }
-        self.forget_removed(snapshot);
+        self.changes.push_back(Change {
+            version: target.version.clone(),
+            repo: target.repo.clone(),
+            arch: target.arch.clone(),
+            dir: target.dir.clone(),
+            sha256: current.sha256.clone(),
+            at: current.first_seen,
+            ..Change::default()
+        });
+    }
+
+    /// Folds in the sweeps of one published snapshot not read yet; mirrors outside
+    /// `configured` leave every change.
+    pub fn fold(&mut self, snapshot: &Snapshot, configured: &HashSet<&str>) {
+        self.forget_removed(configured);
         if self.changes.is_empty() {
             return;
         }
@@ -257,20 +251,14 @@ impl Propagation {
     }
 
     /// Mirrors no longer configured leave every change (their numbers stay taken).
-    fn forget_removed(&mut self, snapshot: &Snapshot) {
+    fn forget_removed(&mut self, configured: &HashSet<&str>) {
         let live = self.mirrors.iter().filter(|n| !n.is_empty()).count();
-        if live <= snapshot.config.mirrors.len() {
+        if live <= configured.len() {
             return;
         }
-        let names: std::collections::HashSet<&str> = snapshot
-            .config
-            .mirrors
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect();
         let gone: Vec<u32> = (0u32..)
             .zip(&self.mirrors)
-            .filter(|(_, n)| !n.is_empty() && !names.contains(n.as_str()))
+            .filter(|(_, n)| !n.is_empty() && !configured.contains(n.as_str()))
             .map(|(i, _)| i)
             .collect();
         for m in gone {
@@ -450,15 +438,16 @@ mod tests {
         let names = |p: &Propagation, c: &Change| -> Vec<String> {
             c.behind().map(|m| p.name(m).to_string()).collect()
         };
-        let mut p = Propagation::default();
+        // Fed as the daemon feeds it: through the status page history.
+        let mut h = crate::serve::pages::History::default();
         // The first version seen is not a change.
-        p.record(&snapshot(100, version("a", 50), vec![], vec![]));
-        assert!(p.changes.is_empty());
+        h.record(&snapshot(100, version("a", 50), vec![], vec![]));
+        assert!(h.propagation.changes.is_empty());
         // Version b appears at 1000; mirrors swept at 1010: one has it, one lags a
         // version, one is down.
         let b = || version("b", 1000);
         let a = || version("a", 50);
-        p.record(&snapshot(
+        h.record(&snapshot(
             1010,
             b(),
             vec![a()],
@@ -468,13 +457,13 @@ mod tests {
                 mirror("dead", 1010, down()),
             ],
         ));
-        let c = &p.changes[0];
+        let c = &h.propagation.changes[0];
         assert_eq!((c.at, c.expected.len(), c.reached.len()), (1000, 2, 1));
         assert_eq!(c.time_to(0.5), Some(10));
         assert_eq!(c.time_to(1.0), None);
-        assert_eq!(names(&p, c), ["slow"]);
+        assert_eq!(names(&h.propagation, c), ["slow"]);
         // The slow one syncs, seen at 1100; the dead one stays down and is not waited for.
-        p.record(&snapshot(
+        h.record(&snapshot(
             1100,
             b(),
             vec![a()],
@@ -484,7 +473,7 @@ mod tests {
                 mirror("dead", 1100, down()),
             ],
         ));
-        let c = &p.changes[0];
+        let c = &h.propagation.changes[0];
         assert_eq!(
             c.reached[0],
             (0, 10),
@@ -495,7 +484,7 @@ mod tests {
         // A mirror that skips straight to the next version reached this one too, and one
         // behind by a version that came out with this change or later has it.
         let c2 = version("c", 2000);
-        p.record(&snapshot(
+        h.record(&snapshot(
             2050,
             c2,
             vec![b(), a()],
@@ -505,16 +494,16 @@ mod tests {
                 mirror("dead", 2050, Verdict::Current),
             ],
         ));
-        assert_eq!(p.changes.len(), 2);
-        assert_eq!(p.changes[0].reached[2], (2, 1050), "dead");
-        let c = &p.changes[1];
+        assert_eq!(h.propagation.changes.len(), 2);
+        assert_eq!(h.propagation.changes[0].reached[2], (2, 1050), "dead");
+        let c = &h.propagation.changes[1];
         assert_eq!(c.sha256, "c".repeat(64));
         assert_eq!(c.reached, [(2, 50)]);
-        assert_eq!(names(&p, c), ["fast", "slow"]);
+        assert_eq!(names(&h.propagation, c), ["fast", "slow"]);
         // Kept through the history file's serde form.
-        let text = serde_json::to_string(&p).unwrap();
+        let text = serde_json::to_string(&h.propagation).unwrap();
         let back: Propagation = serde_json::from_str(&text).unwrap();
-        assert_eq!(back.changes[1].reached, p.changes[1].reached);
-        assert_eq!(back.latest_per_repo(), p.latest_per_repo());
+        assert_eq!(back.changes[1].reached, h.propagation.changes[1].reached);
+        assert_eq!(back.latest_per_repo(), h.propagation.latest_per_repo());
     }
 }

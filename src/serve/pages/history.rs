@@ -115,7 +115,6 @@ pub fn lag_of(mirror: &MirrorSnapshot) -> Option<u64> {
 impl History {
     /// Folds in one published snapshot.
     pub fn record(&mut self, snapshot: &Snapshot) {
-        self.propagation.record(snapshot);
         let now = snapshot.generated_at;
         for mirror in &snapshot.mirrors {
             let past = self.mirrors.entry(mirror.name.clone()).or_default();
@@ -138,7 +137,8 @@ impl History {
                 push_bounded(&mut past.states, change, STATE_CHANGES);
             }
         }
-        // Mirrors removed from the configuration take their history with them.
+        // Mirrors removed from the configuration take their history (and their part of
+        // the propagation) with them.
         let configured: std::collections::HashSet<&str> = snapshot
             .config
             .mirrors
@@ -155,6 +155,7 @@ impl History {
             };
             let seen = self.upstream.get(&target.dir);
             if seen.is_some_and(|sha| *sha != current.sha256) {
+                self.propagation.changed(target, current);
                 let arch = (target.arch.clone(), current.sha256.clone());
                 // The arches of one repository published together make one change.
                 let same = self.changes.iter_mut().rev().find(|c| {
@@ -183,6 +184,7 @@ impl History {
                     .insert(target.dir.clone(), current.sha256.clone());
             }
         }
+        self.propagation.fold(snapshot, &configured);
         if changed || now - self.spread_at >= SPREAD_EVERY {
             self.spread_at = now;
             for change in &mut self.changes {
