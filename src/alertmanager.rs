@@ -13,8 +13,6 @@
 //! or, with a webhook URL template, by a webhook per mirror (`{mirror}` in the URL is
 //! replaced by the mirror's name, percent-encoded): a chat hook, a ticket system, or a test.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
 use crate::config::Config;
@@ -133,20 +131,11 @@ fn matcher(label: &str, value: &str) -> String {
     format!("{label}=\"{quoted}\"")
 }
 
-/// `template` with `{mirror}` replaced by `name`, percent-encoded as a path segment.
+/// `template` with `{mirror}` replaced by `name`, percent-encoded as a path segment (as the
+/// status pages encode names in their links).
 fn owner_url(template: &str, name: &str) -> String {
-    let mut encoded = String::new();
-    for b in name.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                encoded.push(char::from(b));
-            }
-            _ => {
-                let _ = write!(encoded, "%{b:02X}");
-            }
-        }
-    }
-    template.replace("{mirror}", &encoded)
+    let encoded: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+    template.replace("{mirror}", &encoded.replace('+', "%20"))
 }
 
 /// The configuration for `config`'s enabled mirrors, as YAML with a header saying what it
