@@ -393,7 +393,9 @@ pub async fn check_once(
             if let Some(plan) = planner.plan(mirror, family) {
                 let ctx = ctx.clone();
                 // Each sweep waits for a slot of `ctx.sweeps` before it allocates anything.
-                tasks.spawn(async move { crate::probe::sweep(&ctx, &plan, &[], unix_now()).await });
+                tasks.spawn(
+                    async move { crate::probe::sweep(&ctx, &plan, &[], &[], unix_now()).await },
+                );
             }
         }
     }

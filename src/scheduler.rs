@@ -1,5 +1,6 @@
-//! When to probe what. One task per (mirror, IP family) sweeps once per `probe.interval`;
-//! the tasks' phases are spread over the interval so the load is even; one upstream task
+//! When to probe what. One task per (mirror, IP family) sweeps once per `probe.interval`,
+//! checking the files its [`Rotation`] says are due (see [`crate::probe::due`]); the tasks'
+//! phases are spread over the interval so the load is even; one upstream task
 //! polls every `freshness.upstream_interval`. A global semaphore caps requests in flight and
 //! each sweep caps its own (`probe.per_host`). A configuration change restarts only the tasks
 //! whose mirror changed, and the upstream task only when the layout, the upstream or the
@@ -17,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, IpFamily, Mirror};
 use crate::probe::upstream::{poll, UpstreamFile};
-use crate::probe::{sweep, SweepContext, SweepPlan, Targets, Validators};
+use crate::probe::{sweep, Rotation, SweepContext, SweepPlan, Targets, Validators};
 use crate::state::Event;
 
 /// Seconds since the epoch, for reports.
@@ -140,7 +141,7 @@ async fn take_over<T>(
 
 async fn mirror_loop(
     ctx: SweepContext,
-    interval: Duration,
+    config: Arc<Config>,
     plan: SweepPlan,
     predecessor: Option<JoinHandle<()>>,
     events: mpsc::Sender<Event>,
@@ -150,6 +151,12 @@ async fn mirror_loop(
     else {
         return;
     };
+    let interval = config.probe.interval;
+    let mut rotation = Rotation::new(
+        plan.len(),
+        config.probe.rotation(),
+        config.freshness.stale_after,
+    );
     // The first sweep comes soon (spread over at most 10 s, so that start-up is quick and not
     // a stampede); later ones keep that phase, one interval apart.
     let first = interval
@@ -165,15 +172,19 @@ async fn mirror_loop(
             _ = ticker.tick() => {}
             _ = shutdown.cancelled() => return,
         }
+        let now = unix_now();
+        let due = rotation.next(&plan, &previous, &ctx.upstream, ctx.check_data_files, now);
         let report = tokio::select! {
-            report = sweep(&ctx, &plan, &previous, unix_now()) => report,
+            report = sweep(&ctx, &plan, &previous, &due, now) => report,
             _ = shutdown.cancelled() => return,
         };
+        drop(due);
         // The report has one file per planned file, in plan order, each with its next
         // validators.
         for (previous, file) in previous.iter_mut().zip(&report.files) {
             file.next.apply(previous);
         }
+        rotation.note(&report);
         if events.send(Event::Sweep(Box::new(report))).await.is_err() {
             return;
         }
@@ -312,7 +323,7 @@ pub async fn run(
                 };
                 let handle = tokio::spawn(mirror_loop(
                     ctx.clone(),
-                    config.probe.interval,
+                    config.clone(),
                     plan,
                     predecessor,
                     events.clone(),

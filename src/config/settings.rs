@@ -51,9 +51,14 @@ impl Protocol {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProbeSettings {
-    /// Every repomd.xml of every mirror is fetched once per interval.
+    /// Every mirror is swept once per interval: the files that may have changed (see
+    /// [`crate::probe::due`]) and a share of the others.
     #[serde(deserialize_with = "duration")]
     pub interval: Duration,
+    /// Every repomd.xml of every mirror is checked at least once per `full_every`; when not
+    /// given, the larger of 15 minutes and `interval` (see [`ProbeSettings::full_every`]).
+    #[serde(deserialize_with = "opt_duration")]
+    pub full_every: Option<Duration>,
     /// Bound on one whole request, from DNS to the last body byte.
     #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
@@ -84,6 +89,7 @@ impl Default for ProbeSettings {
     fn default() -> Self {
         ProbeSettings {
             interval: Duration::from_secs(300),
+            full_every: None,
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             concurrency: NonZeroU32::new(64).unwrap_or(NonZeroU32::MIN),
@@ -97,6 +103,25 @@ impl Default for ProbeSettings {
             ca_files: Vec::new(),
             user_agent: format!("mirrorwatch/{}", env!("CARGO_PKG_VERSION")),
         }
+    }
+}
+
+/// `probe.full_every` when the file does not set it, unless `probe.interval` is longer.
+pub const FULL_EVERY: Duration = Duration::from_secs(15 * 60);
+
+impl ProbeSettings {
+    /// How often every file of a mirror is checked at least: `full_every` as written (never
+    /// below `interval`, which validation demands), or the larger of [`FULL_EVERY`] and
+    /// `interval`.
+    pub fn full_every(&self) -> Duration {
+        self.full_every.unwrap_or(FULL_EVERY).max(self.interval)
+    }
+
+    /// The sweeps a full rotation takes: `full_every / interval`, rounded down, at least 1.
+    /// A file is then checked at least every `rotation() × interval` ≤ `full_every`.
+    pub fn rotation(&self) -> u32 {
+        let sweeps = self.full_every().as_secs_f64() / self.interval.as_secs_f64().max(1e-3);
+        (sweeps.floor() as u32).max(1)
     }
 }
 
@@ -228,6 +253,18 @@ impl Settings {
                 ),
             );
         }
+        if let Some(full_every) = p.full_every {
+            if full_every < p.interval {
+                diag.error(
+                    "probe.full_every",
+                    format!(
+                        "must not be below probe.interval ({} is below {}); equal to it, every file is checked in every sweep",
+                        humantime::format_duration(full_every),
+                        humantime::format_duration(p.interval)
+                    ),
+                );
+            }
+        }
         if p.connect_timeout > p.timeout {
             diag.error("probe.connect_timeout", "must not exceed probe.timeout");
         }
@@ -346,5 +383,27 @@ mod tests {
         settings.check(&mut diag);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].path, "probe.timeout");
+    }
+
+    #[test]
+    fn full_every_is_never_below_the_interval() {
+        let mut settings = Settings::default();
+        // Not written: 15 minutes, or the interval when that is longer.
+        assert_eq!(settings.probe.full_every(), FULL_EVERY);
+        assert_eq!(settings.probe.rotation(), 3);
+        settings.probe.interval = Duration::from_secs(3600);
+        assert_eq!(settings.probe.full_every(), Duration::from_secs(3600));
+        assert_eq!(settings.probe.rotation(), 1);
+        // Rounded down: a file is never left longer than full_every.
+        settings.probe.interval = Duration::from_secs(60);
+        settings.probe.full_every = Some(Duration::from_secs(150));
+        assert_eq!(settings.probe.rotation(), 2);
+        // Written below the interval: refused, by name.
+        settings.probe.full_every = Some(Duration::from_secs(30));
+        let mut out = Vec::new();
+        let mut diag = FileDiag::new(std::path::Path::new("x.yaml"), "", &mut out);
+        settings.check(&mut diag);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].path, "probe.full_every");
     }
 }

@@ -41,15 +41,38 @@ pub struct SweepContext {
     pub keep_connections: bool,
 }
 
-/// The sha256 of every upstream `repomd.xml` version the state remembers, by target key:
-/// written by the state writer after each upstream poll, read by sweeps.
+/// What the upstream has shown of one target: the sha256 of each version remembered, oldest
+/// first and the current one last, and when the current one was first seen (Unix seconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamVersions {
+    pub sha256: Vec<[u8; 32]>,
+    pub current_since: i64,
+}
+
+impl UpstreamVersions {
+    /// The current version's sha256, when one is known.
+    pub fn current(&self) -> Option<&[u8; 32]> {
+        self.sha256.last()
+    }
+}
+
+/// What the upstream has shown, by target key: written by the state writer after each
+/// upstream poll, read by sweeps (data files worth checking) and by the planner (which
+/// copies may have changed, [`super::due`]).
 #[derive(Debug, Default)]
-pub struct UpstreamDigests(std::sync::RwLock<std::collections::HashMap<String, Vec<[u8; 32]>>>);
+pub struct UpstreamDigests(std::sync::RwLock<std::collections::HashMap<String, UpstreamVersions>>);
 
 impl UpstreamDigests {
-    /// Replace what is known with `digests` (target key → the sha256 of each version).
-    pub fn set(&self, digests: std::collections::HashMap<String, Vec<[u8; 32]>>) {
+    /// Replace what is known with `digests`.
+    pub fn set(&self, digests: std::collections::HashMap<String, UpstreamVersions>) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = digests;
+    }
+
+    /// What is known, for reading several keys under one lock.
+    pub fn read(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, std::collections::HashMap<String, UpstreamVersions>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether a copy of `key` whose repomd.xml hashes to `sha256` is worth checking data
@@ -58,10 +81,9 @@ impl UpstreamDigests {
     /// the upstream never showed gets a verdict from its repomd.xml alone; checking its data
     /// files would cost requests for nothing a verdict uses.
     pub fn worth_checking(&self, key: &str, sha256: &[u8; 32]) -> bool {
-        let known = self.0.read().unwrap_or_else(|p| p.into_inner());
-        known
+        self.read()
             .get(key)
-            .is_none_or(|digests| digests.is_empty() || digests.iter().any(|d| d == sha256))
+            .is_none_or(|known| known.sha256.is_empty() || known.sha256.iter().any(|d| d == sha256))
     }
 }
 

@@ -8,7 +8,7 @@
 //!   bounded redirects, kept-alive connections reused per (scheme, host, port,
 //!   address); TLS with the ring provider, leaf-certificate expiry recorded.
 //! - A sweep ([`sweep()`]): `context` (what every sweep shares, the caps), `plan` (what a
-//!   sweep fetches), `resolve` (its DNS), `validators` (conditional GET, and the one rule
+//!   sweep may fetch), [`due`] (which of those files this sweep checks), `resolve` (its DNS), `validators` (conditional GET, and the one rule
 //!   for what a fetch makes of them), `report` (what it found); [`upstream`] polls the
 //!   reference files.
 //!
@@ -21,6 +21,7 @@
 mod conn;
 mod context;
 pub mod dns;
+pub mod due;
 mod fetch;
 mod message;
 mod outcome;
@@ -41,7 +42,10 @@ pub use outcome::{
 };
 pub use tls::TrustConfig;
 
-pub use context::{lookup_slots, sweep_slots, HostLimits, SweepContext, UpstreamDigests};
+pub use context::{
+    lookup_slots, sweep_slots, HostLimits, SweepContext, UpstreamDigests, UpstreamVersions,
+};
+pub use due::Rotation;
 pub use plan::{SweepPlan, Targets};
 pub use report::{FileReport, FileResult, SweepReport};
 pub use sweep::sweep;

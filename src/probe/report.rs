@@ -33,6 +33,10 @@ pub enum FileResult {
     /// in a row, or the sweep's time was up. No evidence either way: the copy kept of the
     /// file and its validators stay as they were.
     Skipped,
+    /// Not due in this sweep: the planner ([`super::due`]) left it to a later one, its copy
+    /// being the upstream's current version when last checked. The copy kept, its verdict,
+    /// its validators and when it was checked all stand.
+    NotDue,
 }
 
 impl FileResult {
@@ -52,7 +56,7 @@ impl FileResult {
                 sha256,
                 missing: missing.as_deref(),
             },
-            FileResult::NotModified | FileResult::Skipped => Fetched::Kept,
+            FileResult::NotModified | FileResult::Skipped | FileResult::NotDue => Fetched::Kept,
             FileResult::NotFound | FileResult::Failed { .. } => Fetched::Lost,
         }
     }
@@ -65,7 +69,8 @@ impl FileResult {
         )
     }
 
-    /// A short name for logs: `fetched`, `not_modified`, `not_found`, `failed` or `skipped`.
+    /// A short name for logs: `fetched`, `not_modified`, `not_found`, `failed`, `skipped`
+    /// or `not_due`.
     pub fn kind(&self) -> &'static str {
         match self {
             FileResult::Fetched { .. } => "fetched",
@@ -73,6 +78,7 @@ impl FileResult {
             FileResult::NotFound => "not_found",
             FileResult::Failed { .. } => "failed",
             FileResult::Skipped => "skipped",
+            FileResult::NotDue => "not_due",
         }
     }
 }
@@ -92,6 +98,15 @@ impl FileReport {
         FileReport {
             key,
             result: FileResult::Skipped,
+            next: Next::Kept,
+        }
+    }
+
+    /// A file the planner left for a later sweep: everything kept of it stands.
+    pub(super) fn not_due(key: String) -> FileReport {
+        FileReport {
+            key,
+            result: FileResult::NotDue,
             next: Next::Kept,
         }
     }

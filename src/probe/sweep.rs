@@ -75,12 +75,16 @@ impl FetchStats {
 }
 
 /// Run one sweep of `plan`; `previous[i]` is what the last sweep saw of file `i` (see
-/// [`SweepPlan::keys`]). The report has one file per planned file, in plan order. Never
-/// fails as a call: every problem is in the report.
+/// [`SweepPlan::keys`]), and `due[i]` whether file `i` is checked ([`super::due`]; a file
+/// past the end of `due` is). When no file checked answers and some were not due, those are
+/// checked too, in the same sweep: a sample alone never makes a sweep fail. The report has
+/// one file per planned file, in plan order. Never fails as a call: every problem is in the
+/// report.
 pub async fn sweep(
     ctx: &SweepContext,
     plan: &SweepPlan,
     previous: &[Option<Validators>],
+    due: &[bool],
     started: i64,
 ) -> SweepReport {
     let clock = Instant::now();
@@ -102,7 +106,7 @@ pub async fn sweep(
     let _slot = ctx.sweeps.acquire().await.ok();
     // The span too is made only once the sweep runs.
     let span = tracing::info_span!("sweep", mirror = %plan.mirror, family = plan.family.as_str());
-    let sweep = run_sweep(ctx, plan, previous, started, clock, looked_up);
+    let sweep = run_sweep(ctx, plan, previous, due, started, clock, looked_up);
     Box::pin(sweep.instrument(span)).await
 }
 
@@ -115,6 +119,7 @@ async fn run_sweep(
     ctx: &SweepContext,
     plan: &SweepPlan,
     previous: &[Option<Validators>],
+    due: &[bool],
     started: i64,
     clock: Instant,
     looked_up: Option<(Result<Option<IpAddr>, Failure>, Duration)>,
@@ -145,17 +150,22 @@ async fn run_sweep(
     let give_up = |route: &Route| {
         route.failures.load(Ordering::Relaxed) >= GIVE_UP_AFTER || Instant::now() >= deadline
     };
-    // `per_host` workers inside this task take the files in order, each waiting for its
-    // permits before it starts a file: no task and no copy of the validators per file, and
-    // no more fetch state than requests the sweep may have in flight.
-    let next = AtomicUsize::new(0);
+    // `per_host` workers inside this task take the files of a pass in order, each waiting
+    // for its permits before it starts a file: no task and no copy of the validators per
+    // file, and no more fetch state than requests the sweep may have in flight.
+    // The due files first, then the others; a pass ends at `end`.
+    let is_due = |i: usize| due.get(i).copied().unwrap_or(true);
+    let (mut order, rest): (Vec<usize>, Vec<usize>) = (0..plan.len()).partition(|&i| is_due(i));
+    let due_count = order.len();
+    order.extend(rest);
+    let (next, end) = (AtomicUsize::new(0), AtomicUsize::new(due_count));
     let worker = || async {
         let mut done = Vec::new();
         loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            if index >= plan.len() {
+            let at = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&index) = order.get(at).filter(|_| at < end.load(Ordering::Relaxed)) else {
                 return done;
-            }
+            };
             let Some(url) = plan.url(index, plan.primary) else {
                 continue;
             };
@@ -203,16 +213,25 @@ async fn run_sweep(
             done.push((index, file, Some(stats)));
         }
     };
-    let workers = ctx.hosts.per_host().get().min(plan.len());
     let mut results: Vec<Option<(FileReport, Option<FetchStats>)>> = Vec::new();
     results.resize_with(plan.len(), || None);
-    for (index, file, stats) in join_all((0..workers).map(|_| worker()).collect())
-        .await
-        .into_iter()
-        .flatten()
-    {
-        if let Some(slot) = results.get_mut(index) {
-            *slot = Some((file, stats));
+    for (from, to) in [(0, due_count), (due_count, plan.len())] {
+        // The files not due are checked only when none of the due ones answered.
+        let answered = results.iter().flatten().any(|(f, _)| f.result.answered());
+        if from >= to || answered {
+            continue;
+        }
+        next.store(from, Ordering::Relaxed);
+        end.store(to, Ordering::Relaxed);
+        let workers = ctx.hosts.per_host().get().min(to - from);
+        for (index, file, stats) in join_all((0..workers).map(|_| worker()).collect())
+            .await
+            .into_iter()
+            .flatten()
+        {
+            if let Some(slot) = results.get_mut(index) {
+                *slot = Some((file, stats));
+            }
         }
     }
     // The phases shown are those of a fetch that opened its own connection (connect and TLS
@@ -234,6 +253,9 @@ async fn run_sweep(
         .enumerate()
         .map(|(index, result)| match result {
             Some((file, _)) => file,
+            None if !is_due(index) => {
+                FileReport::not_due(plan.key(index).unwrap_or_default().to_string())
+            }
             None => FileReport::failed(
                 plan.key(index).unwrap_or_default().to_string(),
                 FileResult::Failed {

@@ -186,17 +186,25 @@ pub struct TargetName {
 }
 
 /// The verdict for one (version, repo, arch) of one (mirror, family). Serialized as
-/// `{"version": …, "repo": …, "arch": …, "verdict": {…}}`.
+/// `{"version": …, "repo": …, "arch": …, "verdict": {…}, "checked_at": …}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RepoVerdict {
     target: Arc<TargetName>,
     pub verdict: Verdict,
+    /// When the copy the verdict is about was last checked (Unix seconds; 0: never). A sweep
+    /// need not check every file ([`crate::probe::due`]): this is the verdict's evidence's
+    /// age.
+    pub checked_at: i64,
 }
 
 impl RepoVerdict {
     /// A verdict about a shared target name (what the state writer builds).
-    pub fn for_target(target: Arc<TargetName>, verdict: Verdict) -> RepoVerdict {
-        RepoVerdict { target, verdict }
+    pub fn for_target(target: Arc<TargetName>, verdict: Verdict, checked_at: i64) -> RepoVerdict {
+        RepoVerdict {
+            target,
+            verdict,
+            checked_at,
+        }
     }
 
     /// A verdict with its own copy of the names (for snapshots built by hand).
@@ -213,6 +221,7 @@ impl RepoVerdict {
                 arch: arch.into(),
             }),
             verdict,
+            checked_at: 0,
         }
     }
 
@@ -236,11 +245,15 @@ impl RepoVerdict {
 impl Serialize for RepoVerdict {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("RepoVerdict", 4)?;
+        let mut s = serializer.serialize_struct("RepoVerdict", 5)?;
         s.serialize_field("version", self.version())?;
         s.serialize_field("repo", self.repo())?;
         s.serialize_field("arch", self.arch())?;
         s.serialize_field("verdict", &self.verdict)?;
+        s.serialize_field(
+            "checked_at",
+            &(self.checked_at > 0).then_some(self.checked_at),
+        )?;
         s.end()
     }
 }

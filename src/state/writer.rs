@@ -13,7 +13,7 @@ use crate::config::{Config, IpFamily};
 use crate::freshness::UpstreamHistory;
 use crate::probe::upstream::{UpstreamReport, UpstreamResult};
 use crate::probe::FailureReason;
-use crate::probe::{FileResult, SweepReport, UpstreamDigests, Validators};
+use crate::probe::{FileResult, SweepReport, UpstreamDigests, UpstreamVersions, Validators};
 
 mod build;
 use crate::subnets::Published;
@@ -149,11 +149,12 @@ impl StateWriter {
             hex::decode_to_slice(hex, &mut bytes).ok().map(|()| bytes)
         };
         let digests = self.records.upstream.iter().map(|(key, u)| {
-            let versions = u.history.versions().iter();
-            (
-                key.clone(),
-                versions.filter_map(|v| digest(&v.sha256)).collect(),
-            )
+            let versions = u.history.versions();
+            let known = UpstreamVersions {
+                sha256: versions.iter().filter_map(|v| digest(&v.sha256)).collect(),
+                current_since: versions.last().map_or(0, |v| v.first_seen),
+            };
+            (key.clone(), known)
         });
         self.digests.set(digests.collect());
     }
@@ -233,7 +234,7 @@ impl StateWriter {
                 for file in &report.files {
                     self.count_probe(match &file.result {
                         // Not probed at all.
-                        FileResult::Skipped => continue,
+                        FileResult::Skipped | FileResult::NotDue => continue,
                         FileResult::Failed { reason, .. } => Some(*reason),
                         FileResult::NotFound => Some(FailureReason::HttpStatus),
                         _ => None,

@@ -75,7 +75,7 @@ impl Engine {
         let plan = planner.plan(m, IpFamily::Ipv4).unwrap();
         let validators: Vec<Option<Validators>> =
             plan.keys().map(|k| previous.get(k).cloned()).collect();
-        let report = mirrorwatch::probe::sweep(&self.ctx, &plan, &validators, now).await;
+        let report = mirrorwatch::probe::sweep(&self.ctx, &plan, &validators, &[], now).await;
         for file in &report.files {
             file.next.apply_keyed(&file.key, previous);
         }

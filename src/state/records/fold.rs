@@ -113,6 +113,9 @@ impl Records {
         let mut first_failure = None;
         for file in report.files {
             let seen = match file.result {
+                // Left for a later sweep: the copy, its verdict and `at` (when it was last
+                // checked) stand.
+                FileResult::NotDue => continue,
                 // No new evidence: what was seen stays (and so does `at`), judged
                 // `error(skipped)` until the host answers again.
                 FileResult::Skipped => {

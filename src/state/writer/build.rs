@@ -77,7 +77,8 @@ impl StateWriter {
                     .upstream
                     .get(dir)
                     .map_or(&self.empty_history, |u| &u.history);
-                let judged = match fr.copies.get(dir) {
+                let copy = fr.copies.get(dir);
+                let judged = match copy {
                     Some(copy) => verdict(history, &copy.as_copy(), now),
                     // Never fetched: the sweep itself failed (DNS, connect) or has not run.
                     None => crate::freshness::Verdict::Error {
@@ -87,7 +88,8 @@ impl StateWriter {
                             .map_or(ErrorReason::NotFetchedYet, |n| n.reason.into()),
                     },
                 };
-                Some(RepoVerdict::for_target(name.clone(), judged))
+                let checked_at = copy.map_or(0, |c| c.at);
+                Some(RepoVerdict::for_target(name.clone(), judged, checked_at))
             }));
             let q = |q: f64| {
                 health
