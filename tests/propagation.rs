@@ -62,7 +62,9 @@ async fn propagation_times_match_the_mirrors_true_delays() {
         layout: common::sim_layout(dir.path(), common::SMALL_LAYOUT),
         // Mirrors follow 1.5 to 8.5 s after each publication.
         publish_every: Duration::from_secs(20),
+        publications: None,
         probe_interval: Duration::from_secs_f64(INTERVAL),
+        full_every: None,
         upstream_interval: Duration::from_secs(1),
         ipv6_share: 0.0,
         listen: "127.0.0.1:0".parse().unwrap(),

@@ -49,14 +49,17 @@ mirrors:
 async fn verdicts_match_the_ground_truth() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Simulation::start(SimOptions {
-        mirrors: 12,
-        faults: "stale=1,partial=1,down=1,slow=1,flapping=1,ipv6=1,tls=1"
+        mirrors: 13,
+        faults: "stale=1,partial=1,down=1,slow=1,flapping=1,ipv6=1,tls=1,rollback=1"
             .parse()
             .unwrap(),
         seed: 7,
         layout: common::sim_layout(dir.path(), LAYOUT),
         publish_every: Duration::from_secs(3),
+        publications: None,
         probe_interval: Duration::from_secs(2),
+        // A third of the files each sweep, beside those that may have changed.
+        full_every: Some(Duration::from_secs(6)),
         upstream_interval: Duration::from_secs(1),
         fault_onset: Duration::from_secs(6),
         ipv6_share: 0.5,
@@ -105,7 +108,9 @@ async fn verdicts_match_the_ground_truth() {
         .keys()
         .map(|(_, w)| w.split(':').next().unwrap_or(""))
         .collect();
-    let mut expected = vec!["bad_tls", "down", "flapping", "partial", "slow", "stale"];
+    let mut expected = vec![
+        "bad_tls", "down", "flapping", "partial", "rollback", "slow", "stale",
+    ];
     if ipv6 {
         expected.push("ipv6_broken");
     }
@@ -132,5 +137,122 @@ async fn verdicts_match_the_ground_truth() {
         "{} problems:\n{}",
         errors.len(),
         errors.join("\n")
+    );
+}
+
+/// A copy that was current, rolled back while the upstream publishes nothing: only the
+/// rotation can see it, within `probe.full_every`. Meanwhile sweeps check a share of the
+/// files, and no copy goes unchecked for longer than `full_every`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rollback_while_the_upstream_is_quiet_is_seen_within_full_every() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Simulation::start(SimOptions {
+        mirrors: 4,
+        faults: "rollback=1".parse().unwrap(),
+        seed: 3,
+        layout: common::sim_layout(dir.path(), LAYOUT),
+        // Two publications, at 2 and 4 s; then nothing.
+        publish_every: Duration::from_secs(2),
+        publications: Some(2),
+        probe_interval: Duration::from_secs(1),
+        full_every: Some(Duration::from_secs(5)),
+        upstream_interval: Duration::from_secs(1),
+        fault_onset: Duration::from_secs(5),
+        ipv6_share: 0.0,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        write_config: None,
+        truth_file: None,
+        work_dir: Some(dir.path().join("sim")),
+    })
+    .await
+    .unwrap();
+    let daemon = Daemon::run(sim.config_path()).await;
+    let mut scorer = Scorer::new(&daemon.config, unix_now());
+    let full_every = scorer.timing.full_every;
+    assert_eq!(full_every, 5.0);
+    let hard_stop = scorer.start + 40.0;
+    // Over every healthy family and round: the oldest check of any copy, and whether a
+    // copy older than its family's last sweep was seen (a sweep that left files out).
+    let (mut oldest, mut sampled) = (0.0f64, false);
+    let mut rolled_back = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = unix_now();
+        let Some(round) = scorer.round(&daemon.base, &sim.truth_url()).await else {
+            continue;
+        };
+        for m in &round.truth.mirrors {
+            if let fakemirrors::sim::truth::Condition::Rollback { since, dirs } = &m.condition {
+                rolled_back = Some((*since, dirs.clone()));
+            }
+            if m.condition != fakemirrors::sim::truth::Condition::Healthy || !round.ready {
+                continue;
+            }
+            let url = format!("{}/api/v1/mirrors/{}", daemon.base, m.name);
+            let body: serde_json::Value =
+                serde_json::from_str(&fakemirrors::client::fetch(&url).await.unwrap().text())
+                    .unwrap();
+            let at = body["generated_at"].as_f64().unwrap();
+            for fam in body["families"].as_array().unwrap() {
+                let last = fam["log"].as_array().unwrap().last().unwrap()["at"]
+                    .as_f64()
+                    .unwrap();
+                for r in fam["repos"].as_array().unwrap() {
+                    let checked = r["checked_at"].as_f64().unwrap();
+                    oldest = oldest.max(at - checked);
+                    sampled |= checked < last;
+                }
+            }
+        }
+        let quiet = round.truth.mirrors.iter().all(|m| m.planned.is_none());
+        if (quiet && !scorer.pending(now) && now > scorer.start + 15.0) || now > hard_stop {
+            break;
+        }
+    }
+    drop(daemon);
+    let truth: fakemirrors::sim::truth::Truth = serde_json::from_str(
+        &fakemirrors::client::fetch(&sim.truth_url())
+            .await
+            .unwrap()
+            .text(),
+    )
+    .unwrap();
+    sim.stop().await;
+    let (lines, mut errors) = scorer.missed(f64::INFINITY);
+    for line in lines {
+        eprintln!("{line}");
+    }
+    errors.extend(scorer.wrong.clone());
+    assert!(
+        errors.is_empty(),
+        "{} problems:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+    let (since, dirs) = rolled_back.expect("the rollback happened");
+    assert!(!dirs.is_empty());
+    // No publication came after the rollback: the rolled-back copies were settled, and only
+    // their turn in the rotation could find them.
+    assert!(
+        truth.upstream.publications.iter().all(|p| p.at < since),
+        "a publication after the rollback at {since}: {:?}",
+        truth.upstream.publications
+    );
+    assert!(
+        scorer
+            .watches
+            .iter()
+            .any(|((_, what), w)| *what == "rollback" && w.seen.is_some()),
+        "the rollback was not seen"
+    );
+    assert!(sampled, "every sweep checked every file");
+    // Each copy checked within full_every, plus a sweep's length and the snapshot's delay.
+    assert!(
+        oldest <= full_every + 2.0,
+        "a copy went {oldest} s without a check"
+    );
+    eprintln!(
+        "oldest check {oldest:.1} s; rolled back {} directories at {since}",
+        dirs.len()
     );
 }

@@ -41,6 +41,9 @@ pub struct SimArgs {
     /// probe.interval of the generated configuration.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     probe_interval: Duration,
+    /// probe.full_every of the generated configuration (the daemon's default when not given).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    full_every: Option<Duration>,
     /// freshness.upstream_interval of the generated configuration.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     upstream_interval: Duration,
@@ -82,7 +85,9 @@ impl SimArgs {
             seed: self.seed,
             layout: layout::describe(&layout),
             publish_every: self.publish_every,
+            publications: None,
             probe_interval: self.probe_interval,
+            full_every: self.full_every,
             upstream_interval: self.upstream_interval,
             fault_onset: self.fault_onset,
             ipv6_share: self.ipv6,

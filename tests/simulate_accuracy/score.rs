@@ -30,6 +30,8 @@ pub struct Timing {
     pub upstream: f64,
     /// `health.down_after`.
     pub down_after: f64,
+    /// `probe.full_every` as the daemon applies it: every file is checked this often.
+    pub full_every: f64,
 }
 
 impl Timing {
@@ -38,6 +40,7 @@ impl Timing {
             interval: config.probe.interval.as_secs_f64(),
             upstream: config.freshness.upstream_interval.as_secs_f64(),
             down_after: f64::from(config.health.down_after.get()),
+            full_every: config.probe.full_every().as_secs_f64(),
         }
     }
 }
@@ -113,10 +116,17 @@ pub fn check_family(s: &Sample<'_>, m: &MirrorTruth, fam: &Value, errors: &mut V
         return;
     };
     let at = last["at"].as_f64().unwrap_or(0.0);
-    let (from, to) = (
-        at - 0.5,
-        at + 1.5 + last["duration_seconds"].as_f64().unwrap_or(0.0),
-    );
+    let log = fam["log"].as_array().cloned().unwrap_or_default();
+    // The sweep that started at `checked`: from its start to its end, with the slack of
+    // whole-second times.
+    let window = |checked: f64| {
+        let sweep = log.iter().find(|e| e["at"].as_f64() == Some(checked));
+        let duration = sweep.unwrap_or(last)["duration_seconds"]
+            .as_f64()
+            .unwrap_or(0.0);
+        (checked - 0.5, checked + 1.5 + duration)
+    };
+    let (from, to) = window(at);
     let (up, changed) = reach(m, family, from, to);
     if changed {
         return; // the sweep straddled a change: either outcome is right
@@ -158,6 +168,9 @@ pub fn check_family(s: &Sample<'_>, m: &MirrorTruth, fam: &Value, errors: &mut V
             errors.push(format!("{who}: unknown repo {r}"));
             continue;
         };
+        // A sweep need not check every file: the verdict is about the copy seen when it was
+        // last checked.
+        let (from, to) = r["checked_at"].as_f64().map_or((from, to), window);
         let copies = served(m, dir, from, to);
         let Some(&current) = upstream.get(dir) else {
             continue;
@@ -257,7 +270,13 @@ pub fn last_entry_after(
 
 /// What proves `m`'s fault detected in `body` (the `/api/v1/mirrors/{name}` answer), and
 /// whether its down families have reached the `down` state.
-pub fn detections(t: &Truth, timing: Timing, m: &MirrorTruth, body: &Value) -> Vec<Detection> {
+pub fn detections(
+    t: &Truth,
+    timing: Timing,
+    dirs: &HashMap<(String, String, String), String>,
+    m: &MirrorTruth,
+    body: &Value,
+) -> Vec<Detection> {
     let (interval, upstream) = (timing.interval, timing.upstream);
     let detail: Vec<&Value> = body["families"]
         .as_array()
@@ -369,6 +388,34 @@ pub fn detections(t: &Truth, timing: Timing, m: &MirrorTruth, body: &Value) -> V
                 seen,
             )]
         }
+        Condition::Rollback {
+            since,
+            dirs: rolled,
+        } => {
+            // Every directory it rolled back judged behind, over every family. A settled
+            // copy is checked again within `full_every`.
+            let behind = |f: &Value| {
+                let repos = f["repos"].as_array().cloned().unwrap_or_default();
+                rolled.iter().all(|dir| {
+                    repos.iter().any(|r| {
+                        let key = (
+                            r["version"].as_str().unwrap_or("").to_string(),
+                            r["repo"].as_str().unwrap_or("").to_string(),
+                            r["arch"].as_str().unwrap_or("").to_string(),
+                        );
+                        dirs.get(&key) == Some(dir)
+                            && parse::<Verdict>(&r["verdict"]).map(|v| v.kind())
+                                == Some(VerdictKind::Behind)
+                    })
+                })
+            };
+            vec![d(
+                "rollback",
+                *since,
+                timing.full_every,
+                all(&detail, &behind),
+            )]
+        }
         Condition::Stale { behind_since, .. } => {
             let from = behind_since.map_or(f64::INFINITY, |b| b + t.stale_after_seconds);
             let seen = any(&summary, &|f| f["stale"].as_u64().unwrap_or(0) > 0);
@@ -391,14 +438,16 @@ pub fn detections(t: &Truth, timing: Timing, m: &MirrorTruth, body: &Value) -> V
     }
 }
 
-/// Families that must be `up` now: all of a healthy, stale, partial or slow mirror's,
+/// Families that must be `up` now: all of a healthy, stale, partial, slow or rolled-back
+/// mirror's,
 /// the IPv4 side of a broken-IPv6 one.
 pub fn must_be_up(m: &MirrorTruth, family: &str) -> bool {
     match m.condition {
         Condition::Healthy
         | Condition::Stale { .. }
         | Condition::Partial { .. }
-        | Condition::Slow { .. } => true,
+        | Condition::Slow { .. }
+        | Condition::Rollback { .. } => true,
         Condition::Ipv6Broken { .. } => family == "ipv4",
         _ => false,
     }
@@ -591,7 +640,7 @@ impl Scorer {
                 }
             }
             self.check_schedule(m, body);
-            for d in detections(&truth, self.timing, m, body) {
+            for d in detections(&truth, self.timing, &self.dirs, m, body) {
                 let from = d.observable.max(self.start);
                 let deadline = from + d.allowance + SLACK + self.sampling;
                 let watch = self
@@ -634,6 +683,8 @@ impl Scorer {
                 behind_since: Some(b),
                 ..
             } => generated_at + SLACK < b + allowed,
+            // Put back to an older snapshot and syncing no more: as far behind as that.
+            Condition::Rollback { .. } => false,
             _ => true,
         };
         if early {

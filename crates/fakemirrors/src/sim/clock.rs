@@ -53,11 +53,18 @@ pub async fn run(net: Arc<Network>, start: Instant, seed: u64, shutdown: Cancell
                 for (i, mirror) in net.mirrors.iter().enumerate() {
                     push(&mut queue, at + mirror.follow_delay, Action::Sync(i));
                 }
-                push(&mut queue, at + timing.publish_every, Action::Publish);
+                if timing.publications.is_none_or(|last| number < last) {
+                    push(&mut queue, at + timing.publish_every, Action::Publish);
+                }
             }
             Action::Sync(i) => net.sync(i, now),
             Action::Fault(i) => {
-                net.start_fault(i, now);
+                if !net.start_fault(i, now) {
+                    // Not yet (a rollback waits for a quiet upstream and something to
+                    // roll back): again in a quarter of a publication period.
+                    push(&mut queue, at + timing.publish_every / 4, Action::Fault(i));
+                    continue;
+                }
                 if let Some(mirror) = net.mirrors.get(i) {
                     tracing::debug!(mirror = %mirror.name, fault = ?mirror.fault.map(|f| f.kind), "fault begins");
                     if mirror.fault.is_some_and(|f| f.kind == FaultKind::Flapping) {

@@ -104,17 +104,20 @@ pub fn mirrors_yaml(plan: &ConfigPlan<'_>) -> Result<String, String> {
         ),
         ("layout", layout_section(plan.layout, up)),
         ("mirrors", Value::from(mirrors)),
-        (
-            "probe",
-            json!({
+        ("probe", {
+            let mut probe = json!({
                 "interval": duration(t.probe_interval),
                 "timeout": duration(timeout),
                 "connect_timeout": duration(timeout.min(std::time::Duration::from_secs(3))),
                 "ip_families": families,
                 "dns_servers": [plan.dns.to_string()],
                 "ca_files": [plan.ca_file],
-            }),
-        ),
+            });
+            if let Some(full_every) = t.full_every {
+                probe["full_every"] = json!(duration(full_every));
+            }
+            probe
+        }),
         (
             "freshness",
             json!({

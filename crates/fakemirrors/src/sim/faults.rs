@@ -28,10 +28,14 @@ pub enum FaultKind {
     Ipv6Broken,
     /// Presents a certificate that does not verify (expired, self-signed or another host's).
     BadTls,
+    /// Restores an older snapshot while the upstream is quiet: serves again the upstream's
+    /// previous revision of every directory it has synced since the start, and syncs no
+    /// more (a mirror put back from a backup, its sync job broken).
+    Rollback,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 7] = [
+    pub const ALL: [FaultKind; 8] = [
         FaultKind::Stale,
         FaultKind::Partial,
         FaultKind::Down,
@@ -39,6 +43,7 @@ impl FaultKind {
         FaultKind::Flapping,
         FaultKind::Ipv6Broken,
         FaultKind::BadTls,
+        FaultKind::Rollback,
     ];
 
     /// The name used in `--faults` and in the ground truth.
@@ -51,6 +56,7 @@ impl FaultKind {
             FaultKind::Flapping => "flapping",
             FaultKind::Ipv6Broken => "ipv6_broken",
             FaultKind::BadTls => "bad_tls",
+            FaultKind::Rollback => "rollback",
         }
     }
 

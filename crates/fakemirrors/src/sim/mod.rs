@@ -74,9 +74,13 @@ pub struct SimOptions {
     pub seed: u64,
     pub layout: Layout,
     pub publish_every: Duration,
+    /// At most this many publications, then the upstream is quiet; `None`: no end.
+    pub publications: Option<u32>,
     /// `probe.interval` and `freshness.upstream_interval` of the generated configuration.
     pub probe_interval: Duration,
     pub upstream_interval: Duration,
+    /// `probe.full_every` of the generated configuration; `None` leaves the daemon's default.
+    pub full_every: Option<Duration>,
     /// Faults begin at seeded times between the start and this long after it.
     pub fault_onset: Duration,
     /// The share of mirrors with IPv6 (an AAAA record), when `::1` can be used at all.
@@ -100,8 +104,10 @@ impl Default for SimOptions {
             seed: 1,
             layout: Layout::default(),
             publish_every: Duration::from_secs(120),
+            publications: None,
             probe_interval: Duration::from_secs(30),
             upstream_interval: Duration::from_secs(10),
+            full_every: None,
             fault_onset: Duration::ZERO,
             ipv6_share: 0.5,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 9184)),

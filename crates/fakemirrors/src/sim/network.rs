@@ -62,6 +62,10 @@ pub struct History {
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     pub publish_every: Duration,
+    /// The upstream is quiet after this many publications.
+    pub publications: Option<u32>,
+    /// `probe.full_every`, when the configuration sets it.
+    pub full_every: Option<Duration>,
     pub probe_interval: Duration,
     /// `probe.timeout`: below the interval, as validation demands, and short enough that a
     /// mirror that does not answer costs little of a sweep.
@@ -236,28 +240,59 @@ impl Network {
         });
     }
 
-    /// Mirror `i`'s planned fault begins.
-    pub fn start_fault(&self, i: usize, now: f64) {
+    /// Mirror `i`'s planned fault begins; false when it cannot begin yet: a rollback needs
+    /// the upstream quiet (no publication for a third of its period) and something synced
+    /// since the start to roll back. The clock tries again later.
+    pub fn start_fault(&self, i: usize, now: f64) -> bool {
         let Some(site) = self.mirrors.get(i) else {
-            return;
+            return true;
         };
         let Some(fault) = site.fault else {
-            return;
+            return true;
         };
+        let rollback = match fault.kind {
+            FaultKind::Rollback => match self.previous_revisions(site, now) {
+                Some(previous) => previous,
+                None => return false,
+            },
+            _ => Vec::new(),
+        };
+        let publish = self.history().publications.len() as u32;
         {
-            let mut state = site.state();
+            let mut guard = site.state();
+            let state = &mut *guard;
             state.active = Some((fault.kind, now));
             match fault.kind {
                 FaultKind::Stale => state.frozen = true,
                 FaultKind::Partial => state.partial = true,
                 FaultKind::Slow => state.slow = Some(self.timing.slow_delay),
                 FaultKind::BadTls => state.cert = fault.cert,
+                FaultKind::Rollback => state.frozen = true,
                 FaultKind::Down | FaultKind::Flapping | FaultKind::Ipv6Broken => {}
             }
             state.push(SiteEvent::Fault {
                 at: now,
                 kind: fault.kind,
             });
+            if !rollback.is_empty() {
+                let mut changed = Vec::new();
+                for (d, rev) in rollback {
+                    if let Some(Some(copy)) = state.copies.get_mut(d) {
+                        changed.push((d as u32, rev.number, true));
+                        state.rolled_back.push(d as u32);
+                        *copy = Copy {
+                            rev,
+                            complete: true,
+                            since: now,
+                        };
+                    }
+                }
+                state.push(SiteEvent::Sync {
+                    at: now,
+                    publish,
+                    changed,
+                });
+            }
         }
         if fault.kind == FaultKind::BadTls {
             site.reset.notify_waiters();
@@ -280,6 +315,46 @@ impl Network {
             ),
             _ => {}
         }
+        true
+    }
+
+    /// For a rollback of `site` at `now`: each directory it serves at a revision above 0,
+    /// with the upstream's revision before that one, generated again as it was published.
+    /// `None` while the upstream is not quiet, or when there is nothing to roll back.
+    fn previous_revisions(&self, site: &Site, now: f64) -> Option<Vec<(usize, Arc<Revision>)>> {
+        let serving: Vec<(usize, u32)> = site
+            .state()
+            .copies
+            .iter()
+            .enumerate()
+            .filter_map(|(d, c)| Some((d, c.as_ref()?.rev.number)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        let history = self.history();
+        let quiet = self.timing.publish_every.as_secs_f64() / 3.0;
+        if history
+            .publications
+            .last()
+            .is_some_and(|p| now - p.at < quiet)
+        {
+            return None;
+        }
+        let previous: Vec<(usize, Arc<Revision>)> = serving
+            .into_iter()
+            .filter_map(|(d, n)| {
+                let note = history
+                    .revisions
+                    .get(d)?
+                    .iter()
+                    .find(|r| r.number + 1 == n)?;
+                let dir = self.store.dirs.get(d)?;
+                Some((
+                    d,
+                    Arc::new(Revision::generate(&dir.key, note.number, note.published_at)),
+                ))
+            })
+            .collect();
+        (!previous.is_empty()).then_some(previous)
     }
 
     /// A flapping mirror turns from down to up or back.

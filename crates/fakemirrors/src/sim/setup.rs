@@ -74,6 +74,8 @@ fn timing(o: &SimOptions, dirs: usize, families: u32) -> (Timing, Duration, Dura
         .max(Duration::from_millis(20));
     let timing = Timing {
         publish_every: p,
+        publications: o.publications,
+        full_every: o.full_every,
         probe_interval: o.probe_interval,
         probe_timeout: timeout,
         upstream_interval: o.upstream_interval,
@@ -91,6 +93,9 @@ fn check(o: &SimOptions) -> Result<(), SimError> {
     }
     if o.publish_every < Duration::from_secs(1) || o.probe_interval < Duration::from_secs(1) {
         return bad("--publish-every and the probe interval must be at least 1s");
+    }
+    if o.full_every.is_some_and(|f| f < o.probe_interval) {
+        return bad("--full-every must not be below the probe interval");
     }
     if o.upstream_interval.is_zero() || o.upstream_interval > o.publish_every / 2 {
         return bad("the upstream interval must be positive and at most half of --publish-every");

@@ -68,6 +68,8 @@ pub struct SiteState {
     /// Partial: syncs leave the primary file out.
     pub partial: bool,
     pub first_incomplete: Option<f64>,
+    /// Rollback: the directories it rolled back.
+    pub rolled_back: Vec<u32>,
     pub events: VecDeque<SiteEvent>,
     pub events_dropped: u64,
 }
@@ -154,6 +156,7 @@ impl Site {
                 frozen: false,
                 partial: false,
                 first_incomplete: None,
+                rolled_back: Vec::new(),
                 events: VecDeque::new(),
                 events_dropped: 0,
             }),

@@ -90,6 +90,11 @@ pub enum Condition {
         since: f64,
         certificate: BadCert,
     },
+    /// Rolled back to the previous revision of `dirs` at `since`, and syncs no more.
+    Rollback {
+        since: f64,
+        dirs: Vec<String>,
+    },
 }
 
 /// A fault that will begin at `at`.
@@ -308,6 +313,10 @@ fn mirror(
                 reachable: reach.ipv4,
             },
             FaultKind::Ipv6Broken => Condition::Ipv6Broken { since },
+            FaultKind::Rollback => Condition::Rollback {
+                since,
+                dirs: state.rolled_back.iter().map(|&d| key(d)).collect(),
+            },
             FaultKind::BadTls => Condition::BadTls {
                 since,
                 certificate: state.cert.unwrap_or(BadCert::Expired),
