@@ -14,6 +14,8 @@ use common::{reason, v4, verdicts, ConfigText, Engine, DIRS};
 use fakemirrors::{Network, RepoTree};
 use mirrorwatch::freshness::Verdict;
 use mirrorwatch::health::State;
+use mirrorwatch::probe::due::Due;
+use mirrorwatch::probe::FileResult;
 
 /// Upstream version `n` (1-based): distinct content, data an hour newer per version.
 fn version(n: u64) -> RepoTree {
@@ -111,6 +113,62 @@ async fn behind_by_one_and_by_three_with_exact_lag() {
         .requests_for(&repomd)
         .iter()
         .all(|r| !r.not_modified));
+}
+
+/// A settled file in its rotation slot is verified with a HEAD, without conditional
+/// headers: unchanged, nothing more is fetched; put back to an older version (a new ETag),
+/// it is fetched in full and judged behind; a file left out keeps its verdict and check time.
+#[tokio::test]
+async fn a_verified_file_is_fetched_only_when_its_etag_changed() {
+    let (net, _dir, mut engine) = timeline().await;
+    let mirror = net.mirror(0); // "current": at v4
+    mirror.clear_requests();
+    let report = engine
+        .sweep_due("current", 4200, &[Due::Verify, Due::Verify])
+        .await;
+    let results: Vec<&FileResult> = report.files.iter().map(|f| &f.result).collect();
+    assert_eq!(results, vec![&FileResult::NotModified; 2]);
+    let requests = mirror.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    for r in &requests {
+        assert_eq!(r.method, "HEAD", "{r:?}");
+        let names: Vec<&str> = r.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.starts_with("if-") || *n == "accept-encoding"),
+            "{names:?}"
+        );
+    }
+    let snapshot = engine.snapshot(4200);
+    assert_eq!(
+        verdicts(&v4(&snapshot, "current")),
+        vec![Verdict::Current; 2]
+    );
+    // Rolled back to v3 in the first directory only.
+    net.sync(0, DIRS[0], &version(3));
+    mirror.clear_requests();
+    let report = engine
+        .sweep_due("current", 4300, &[Due::Verify, Due::No])
+        .await;
+    assert!(
+        matches!(report.files[0].result, FileResult::Fetched { .. }),
+        "{:?}",
+        report.files[0]
+    );
+    assert_eq!(report.files[1].result, FileResult::NotDue);
+    let methods: Vec<String> = mirror
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("repomd.xml"))
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(methods, ["HEAD", "GET"]);
+    let snapshot = engine.snapshot(4300);
+    let current = v4(&snapshot, "current");
+    assert_eq!(verdicts(&current), vec![behind(1, 300), Verdict::Current]);
+    let checked: Vec<i64> = current.repos.iter().map(|r| r.checked_at).collect();
+    assert_eq!(checked, vec![4300, 4200]);
 }
 
 #[tokio::test]

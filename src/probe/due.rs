@@ -18,6 +18,12 @@
 //! old. A settled file not checked keeps its copy, verdict and the time it was checked
 //! ([`super::FileResult::NotDue`]).
 //!
+//! A settled file in its slot is *verified* ([`Due::Verify`]): a HEAD without conditional
+//! headers, whose ETag (or, without one, Last-Modified) is compared with the one kept. The
+//! same evidence a 304 gives, for a smaller request: a conditional GET carries the ETag
+//! back to the server. When they differ, or the answer says nothing, the file is fetched
+//! with a conditional GET as any other.
+//!
 //! Worst-case detection, from when the fault can be seen: a copy going current or stale
 //! after an upstream change, one interval after the upstream poll saw the change (the
 //! changed files are unsettled on every mirror that does not yet serve them); down, one
@@ -31,6 +37,17 @@ use super::context::UpstreamDigests;
 use super::plan::SweepPlan;
 use super::report::{FileResult, SweepReport};
 use super::validators::Validators;
+
+/// What a sweep does with one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Left for a later sweep.
+    No,
+    /// Settled and in its rotation slot: a HEAD, compared with the validators kept.
+    Verify,
+    /// A conditional GET.
+    Fetch,
+}
 
 /// One (mirror, family) task's rotation: where it is, and which files must be checked again
 /// whatever their slot.
@@ -57,8 +74,9 @@ impl Rotation {
         }
     }
 
-    /// Which files of `plan` the next sweep checks (by plan index), given the validators kept
-    /// (`previous`, in plan order), what the upstream has shown and the time (Unix seconds).
+    /// What the next sweep does with each file of `plan` (in plan order), given the
+    /// validators kept (`previous`, in plan order), what the upstream has shown and the time
+    /// (Unix seconds).
     pub fn next(
         &mut self,
         plan: &SweepPlan,
@@ -66,12 +84,12 @@ impl Rotation {
         upstream: &UpstreamDigests,
         check_data_files: bool,
         now: i64,
-    ) -> Vec<bool> {
+    ) -> Vec<Due> {
         let sweep = self.sweeps;
         self.sweeps += 1;
         let n = plan.len();
         if sweep == 0 || self.slots == 1 {
-            return vec![true; n];
+            return vec![Due::Fetch; n];
         }
         let known = upstream.read();
         let hot_for = i64::try_from(self.hot_for.as_secs()).unwrap_or(i64::MAX);
@@ -95,12 +113,18 @@ impl Rotation {
             copy.complete() || !check_data_files
         };
         let slot = sweep % self.slots;
-        let mut due: Vec<bool> = (0..n)
-            .map(|i| (i as u64) % self.slots == slot || !settled(i))
+        let mut due: Vec<Due> = (0..n)
+            .map(|i| match (settled(i), (i as u64) % self.slots == slot) {
+                (false, _) => Due::Fetch,
+                (true, true) => Due::Verify,
+                (true, false) => Due::No,
+            })
             .collect();
-        if n > 0 && !due.contains(&true) {
+        if n > 0 && due.iter().all(|d| *d == Due::No) {
             // More slots than files: one file still measures reachability and latency.
-            due[usize::try_from(sweep % n as u64).unwrap_or(0)] = true;
+            if let Some(d) = due.get_mut(usize::try_from(sweep % n as u64).unwrap_or(0)) {
+                *d = Due::Verify;
+            }
         }
         due
     }
@@ -177,15 +201,15 @@ mod tests {
     }
 
     /// A report of `plan` with `result` for each file due.
-    fn report(plan: &SweepPlan, due: &[bool], result: impl Fn(usize) -> FileResult) -> SweepReport {
+    fn report(plan: &SweepPlan, due: &[Due], result: impl Fn(usize) -> FileResult) -> SweepReport {
         let mut report = SweepReport::new(plan, NOW);
         report.files = (0..plan.len())
             .map(|i| FileReport {
                 key: plan.key(i).unwrap().to_string(),
-                result: if due[i] {
-                    result(i)
-                } else {
+                result: if due[i] == Due::No {
                     FileResult::NotDue
+                } else {
+                    result(i)
                 },
                 next: Next::Kept,
             })
@@ -193,8 +217,8 @@ mod tests {
         report
     }
 
-    fn indices(due: &[bool]) -> Vec<usize> {
-        (0..due.len()).filter(|&i| due[i]).collect()
+    fn indices(due: &[Due]) -> Vec<usize> {
+        (0..due.len()).filter(|&i| due[i] != Due::No).collect()
     }
 
     #[test]
@@ -204,16 +228,14 @@ mod tests {
         let (previous, upstream) = (copies(&plan, 2), upstream(&plan, 2, NOW - 60));
         let mut rotation = Rotation::new(plan.len(), 4, DAY);
         let first = rotation.next(&plan, &previous, &upstream, true, NOW);
-        assert_eq!(
-            indices(&first),
-            (0..12).collect::<Vec<_>>(),
-            "the first sweep checks all"
-        );
+        assert_eq!(first, vec![Due::Fetch; 12], "the first sweep fetches all");
         rotation.note(&report(&plan, &first, |_| FileResult::NotModified));
         let mut seen = vec![0; 12];
         for sweep in 0..8 {
             let due = rotation.next(&plan, &previous, &upstream, true, NOW);
             assert_eq!(indices(&due).len(), 3, "sweep {sweep}: {due:?}");
+            // Settled: verified, not fetched.
+            assert!(due.iter().all(|d| *d != Due::Fetch), "{due:?}");
             for i in indices(&due) {
                 seen[i] += 1;
             }
@@ -274,11 +296,15 @@ mod tests {
             .filter(|i| ![5, 6, 7].contains(i))
             .collect();
         assert!(rotation_only.len() <= 3, "{due:?}");
-        assert!(due[5] && due[6] && due[7], "{due:?}");
+        let fetch = |i: usize| due[i] == Due::Fetch;
+        assert!(fetch(5) && fetch(6) && fetch(7), "{due:?}");
         // Without data-file checks, an incomplete copy is settled.
         let due = rotation.next(&plan, &previous, &changed, false, later);
         assert!(
-            due[5] && due[6] && (!due[7] || indices(&due).len() <= 5),
+            due[5] == Due::Fetch
+                && due[6] == Due::Fetch
+                && due[7] != Due::Fetch
+                && indices(&due).len() <= 5,
             "{due:?}"
         );
     }

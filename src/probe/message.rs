@@ -17,7 +17,10 @@ use super::outcome::{Failure, FailureReason as R, FetchRequest, Phase};
 /// `Accept-Encoding: identity`, because nothing is ever decompressed (what arrives is what is
 /// counted against the cap and hashed): without the header RFC 9110 §12.5.3 lets a server
 /// pick any coding, and a CDN that gzips `text/xml` unasked would make a correct mirror's
-/// repomd.xml fail to parse. `If-Modified-Since` goes only without an ETag: a server ignores
+/// repomd.xml fail to parse. A HEAD whose ETag is only compared (`identity: false`) leaves
+/// it out: 27 bytes of a request that may be the only one a sweep sends; a server that picks
+/// another coding unasked gives another ETag, and the file is then fetched with it.
+/// `If-Modified-Since` goes only without an ETag: a server ignores
 /// it beside `If-None-Match` (RFC 9110 §13.1.3), so it would be bytes for nothing.
 pub(crate) fn build_request(
     url: &Url,
@@ -33,8 +36,10 @@ pub(crate) fn build_request(
         .method(req.method.as_str())
         .uri(&url[Position::BeforePath..Position::AfterQuery])
         .header(header::HOST, host)
-        .header(header::USER_AGENT, user_agent.clone())
-        .header(header::ACCEPT_ENCODING, "identity");
+        .header(header::USER_AGENT, user_agent.clone());
+    if req.identity {
+        builder = builder.header(header::ACCEPT_ENCODING, "identity");
+    }
     match (req.if_none_match, req.if_modified_since) {
         (Some(etag), _) => builder = builder.header(header::IF_NONE_MATCH, etag),
         (None, Some(since)) => builder = builder.header(header::IF_MODIFIED_SINCE, since),

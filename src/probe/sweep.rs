@@ -18,6 +18,7 @@ use tracing::Instrument;
 use url::Url;
 
 use super::context::SweepContext;
+use super::due::Due;
 use super::plan::SweepPlan;
 use super::report::{FileReport, FileResult, SweepReport};
 use super::resolve::{lookup_permit, resolve, routes, Route};
@@ -75,8 +76,8 @@ impl FetchStats {
 }
 
 /// Run one sweep of `plan`; `previous[i]` is what the last sweep saw of file `i` (see
-/// [`SweepPlan::keys`]), and `due[i]` whether file `i` is checked ([`super::due`]; a file
-/// past the end of `due` is). When no file checked answers and some were not due, those are
+/// [`SweepPlan::keys`]), and `due[i]` what is done with file `i` ([`super::due`]; a file
+/// past the end of `due` is fetched). When no file checked answers and some were not due, those are
 /// checked too, in the same sweep: a sample alone never makes a sweep fail. The report has
 /// one file per planned file, in plan order. Never fails as a call: every problem is in the
 /// report.
@@ -84,7 +85,7 @@ pub async fn sweep(
     ctx: &SweepContext,
     plan: &SweepPlan,
     previous: &[Option<Validators>],
-    due: &[bool],
+    due: &[Due],
     started: i64,
 ) -> SweepReport {
     let clock = Instant::now();
@@ -119,7 +120,7 @@ async fn run_sweep(
     ctx: &SweepContext,
     plan: &SweepPlan,
     previous: &[Option<Validators>],
-    due: &[bool],
+    due: &[Due],
     started: i64,
     clock: Instant,
     looked_up: Option<(Result<Option<IpAddr>, Failure>, Duration)>,
@@ -154,7 +155,9 @@ async fn run_sweep(
     // for its permits before it starts a file: no task and no copy of the validators per
     // file, and no more fetch state than requests the sweep may have in flight.
     // The due files first, then the others; a pass ends at `end`.
-    let is_due = |i: usize| due.get(i).copied().unwrap_or(true);
+    // A file not due is fetched in full if checked at all (the second pass).
+    let what = |i: usize| due.get(i).copied().unwrap_or(Due::Fetch);
+    let is_due = |i: usize| what(i) != Due::No;
     let (mut order, rest): (Vec<usize>, Vec<usize>) = (0..plan.len()).partition(|&i| is_due(i));
     let due_count = order.len();
     order.extend(rest);
@@ -200,7 +203,8 @@ async fn run_sweep(
                 continue;
             }
             let previous = previous.get(index).and_then(Option::as_ref);
-            let (mut file, stats) = fetch_file(ctx, previous, &key, &url, addr).await;
+            let verify = what(index) == Due::Verify;
+            let (mut file, stats) = fetch_file(ctx, previous, verify, &key, &url, addr).await;
             match &file.result {
                 FileResult::Failed {
                     reason: FailureReason::Timeout | FailureReason::Connect,
@@ -356,15 +360,21 @@ fn log_file(file: &FileReport, stats: Option<&FetchStats>) {
 }
 
 /// Fetches one repomd.xml (conditionally when `previous` allows) and checks its data files
-/// when it is new and the upstream published it. The key of the report is left for the
-/// caller to set.
+/// when it is new and the upstream published it; when `verify`, a HEAD first, which may
+/// find it unchanged ([`verify`]). The key of the report is left for the caller to set.
 async fn fetch_file(
     ctx: &SweepContext,
     previous: Option<&Validators>,
+    verify: bool,
     key: &str,
     url: &Url,
     addr: IpAddr,
 ) -> (FileReport, FetchStats) {
+    if let Some(previous) = previous.filter(|_| verify) {
+        if let Some(found) = self::verify(ctx, previous, url, addr).await {
+            return found;
+        }
+    }
     let mut request = FetchRequest::get(url, addr);
     request.limits = ctx.limits;
     // A copy whose data files were not all found is fetched in full until they are: a 304
@@ -440,6 +450,58 @@ async fn fetch_file(
         next,
     };
     (report, stats)
+}
+
+/// A HEAD of a settled file, without conditional headers (nor `Accept-Encoding`: there is
+/// no body to encode), its ETag compared with the one kept — or, when either side has
+/// none, its Last-Modified. `None` when the answer does not settle it: the validators
+/// differ or are missing, or the server answered anything but 200, 404 or 410 (a server
+/// that refuses HEAD); the file is then fetched as usual. A failure to connect or a
+/// timeout is the file's result, as a GET's would be.
+async fn verify(
+    ctx: &SweepContext,
+    previous: &Validators,
+    url: &Url,
+    addr: IpAddr,
+) -> Option<(FileReport, FetchStats)> {
+    let mut request = FetchRequest::head(url, addr);
+    request.limits = ctx.limits;
+    request.identity = false;
+    let outcome = ctx.fetcher.fetch(&request).await;
+    let stats = FetchStats::of(&outcome);
+    let result = match outcome.result {
+        Err(failure) => match failure.reason {
+            FailureReason::Connect | FailureReason::Timeout | FailureReason::Tls => {
+                FileResult::Failed {
+                    reason: failure.reason,
+                    detail: failure.detail,
+                }
+            }
+            _ => return None,
+        },
+        Ok(r) if r.status == 404 || r.status == 410 => FileResult::NotFound,
+        Ok(r) if r.status == 200 => {
+            let same = match (previous.etag(), r.etag.as_deref()) {
+                (Some(kept), Some(now)) => kept == now,
+                _ => matches!(
+                    (previous.last_modified(), r.last_modified.as_deref()),
+                    (Some(kept), Some(now)) if kept == now
+                ),
+            };
+            if !same {
+                return None;
+            }
+            FileResult::NotModified
+        }
+        Ok(_) => return None,
+    };
+    let next = Validators::next(Some(previous), result.fetched(None, None));
+    let report = FileReport {
+        key: String::new(),
+        result,
+        next,
+    };
+    Some((report, stats))
 }
 
 /// At most this many data files of one copy are checked. createrepo_c writes about a

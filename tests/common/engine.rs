@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use mirrorwatch::config::{Config, IpFamily};
 use mirrorwatch::health::State;
+use mirrorwatch::probe::due::Due;
 use mirrorwatch::probe::{SweepContext, SweepReport, Validators};
 use mirrorwatch::state::{Event, Records, Snapshot, StateWriter};
 
@@ -68,14 +69,21 @@ impl Engine {
 
     /// Sweeps `mirror` over IPv4 at `now` and folds the report (returned too); its
     /// validators are then the report's next ones, as `scheduler::mirror_loop` keeps them.
+    /// Every file is fetched.
     pub async fn sweep(&mut self, mirror: &str, now: i64) -> SweepReport {
+        self.sweep_due(mirror, now, &[]).await
+    }
+
+    /// [`Engine::sweep`], doing with each file what `due` says (in plan order; a file past
+    /// its end is fetched).
+    pub async fn sweep_due(&mut self, mirror: &str, now: i64, due: &[Due]) -> SweepReport {
         let previous = self.previous.entry(mirror.to_string()).or_default();
         let m = self.config.mirror(mirror).unwrap();
         let planner = mirrorwatch::scheduler::Planner::new(self.config.clone());
         let plan = planner.plan(m, IpFamily::Ipv4).unwrap();
         let validators: Vec<Option<Validators>> =
             plan.keys().map(|k| previous.get(k).cloned()).collect();
-        let report = mirrorwatch::probe::sweep(&self.ctx, &plan, &validators, &[], now).await;
+        let report = mirrorwatch::probe::sweep(&self.ctx, &plan, &validators, due, now).await;
         for file in &report.files {
             file.next.apply_keyed(&file.key, previous);
         }
