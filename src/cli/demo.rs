@@ -19,11 +19,11 @@ pub struct SimArgs {
     /// Number of simulated mirrors.
     #[arg(long, default_value_t = 30)]
     mirrors: usize,
-    /// Faults by kind (stale, partial, down, slow, flapping, ipv6, tls): a share of the
+    /// Faults by kind (stale, partial, down, slow, flapping, ipv6, tls, rollback): a share of the
     /// mirrors (0.1) or a count (2); `none` for a healthy network.
     #[arg(
         long,
-        default_value = "stale=0.1,partial=0.05,down=0.05,slow=0.05,flapping=0.05,ipv6=0.05,tls=0.05"
+        default_value = "stale=0.1,partial=0.05,down=0.05,slow=0.05,flapping=0.05,ipv6=0.05,tls=0.05,rollback=0.05"
     )]
     faults: FaultMix,
     /// Seed of everything random: addresses, delays, faults, publications.
