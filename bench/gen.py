@@ -283,6 +283,9 @@ def cmd_config(args):
         "mirrors": mirrors,
         "probe": {
             "interval": args.interval,
+            # Every file in every sweep unless asked otherwise: most figures measure whole
+            # sweeps. "default" leaves the daemon's own (the change-driven planner).
+            **({} if args.full_every == "default" else {"full_every": args.full_every or args.interval}),
             "timeout": args.timeout,
             "connect_timeout": args.timeout,
             "concurrency": args.concurrency,
@@ -327,6 +330,7 @@ def main():
     c.add_argument("--mirrors", type=int, required=True)
     c.add_argument("--interval", default="60s")
     c.add_argument("--timeout", default="20s")
+    c.add_argument("--full-every", default="", help="probe.full_every (default: the interval; 'default': the daemon's)")
     c.add_argument("--concurrency", type=int, default=64)
     c.add_argument("--state", required=True)
     c.add_argument("--out", required=True)

@@ -81,6 +81,7 @@ def access_log(path, start, end):
     window = {}
     upstream = {"down": 0, "up": 0, "n": 0}
     warm304 = []
+    heads = []
     if not os.path.exists(path):
         return None
     with open(path, "rb") as f:
@@ -110,6 +111,8 @@ def access_log(path, start, end):
                     w["other"] += 1
                 if status == "304":
                     warm304.append((sent, req))
+                elif method == "HEAD" and status == "200":
+                    heads.append((sent, req))
             elif addr != UPSTREAM_ADDR:
                 if method == "GET" and status == "200":
                     cold["get200"].append(sent)
@@ -117,7 +120,7 @@ def access_log(path, start, end):
                 elif method == "HEAD":
                     cold["head"].append(sent)
                     cold["head_req"].append(req)
-    return cold, window, upstream, warm304
+    return cold, window, upstream, warm304, heads
 
 
 def fmt(x, digits=0, unit=""):
@@ -204,40 +207,52 @@ def main():
     render_lines = [l for l in render_lines if not l.startswith("overview")]
 
     # --- bytes --------------------------------------------------------------------------------
-    logged = access_log(os.path.join(w, "access.log"), int(r.get("serve60_log_from", 0)),
-                        int(r.get("serve60_log_to", 0)))
-    window_h = num(r, "serve60_window_s", 0) / 3600
-    bytes_rows = None
-    if logged and window_h:
-        cold, window, upstream, warm304 = logged
-        full_down = statistics.mean(cold["get200"])
-        full_up = statistics.mean(cold["get200_req"])
+    def window_bytes(name):
+        """Per mirror and hour, the window of run NAME (see bench/run.sh watch_daemon)."""
+        logged = access_log(os.path.join(w, "access.log"), int(r.get(f"{name}_log_from", 0)),
+                            int(r.get(f"{name}_log_to", 0)))
+        window_h = num(r, f"{name}_window_s", 0) / 3600
+        if not logged or not window_h:
+            return None, None
+        cold, window, upstream, warm304, heads = logged
         per_hour_down = [v["down"] / window_h for v in window.values()]
         per_hour_up = [v["up"] / window_h for v in window.values()]
-        sweeps_h = [v["gets"] / per_mirror / window_h for v in window.values()]
-        base_down = 4 * per_mirror * full_down
-        base_up = 4 * per_mirror * full_up
-        first_down = (sum(cold["get200"]) + sum(cold["head"])) / mirrors
-        first_up = (sum(cold["get200_req"]) + sum(cold["head_req"])) / mirrors
-        bytes_rows = {
+        mean = lambda xs: statistics.mean(xs) if xs else None
+        return cold, {
             "mirrors_seen": len(window),
-            "down_h": statistics.mean(per_hour_down),
-            "up_h": statistics.mean(per_hour_up),
-            "down_h_min": min(per_hour_down),
-            "down_h_max": max(per_hour_down),
-            "sweeps_h": statistics.mean(sweeps_h),
-            "r304_down": statistics.mean(x for x, _ in warm304) if warm304 else None,
-            "r304_up": statistics.mean(y for _, y in warm304) if warm304 else None,
-            "full_down": full_down,
-            "full_up": full_up,
-            "base_down": base_down,
-            "base_up": base_up,
-            "first_down": first_down,
-            "first_up": first_up,
-            "heads_per_mirror": len(cold["head"]) / mirrors,
+            "down_h": mean(per_hour_down),
+            "up_h": mean(per_hour_up),
+            "down_h_min": min(per_hour_down, default=None),
+            "down_h_max": max(per_hour_down, default=None),
+            "gets_h": mean([v["gets"] / window_h for v in window.values()]),
+            "heads_h": mean([v["other"] / window_h for v in window.values()]),
+            "r304_down": mean([x for x, _ in warm304]),
+            "r304_up": mean([y for _, y in warm304]),
+            "head_down": mean([x for x, _ in heads]),
+            "head_up": mean([y for _, y in heads]),
             "upstream_h": (upstream["down"] + upstream["up"]) / window_h,
         }
+
+    cold, every_file = window_bytes("serve60")
+    _, planner = window_bytes("serve60planner")
+    bytes_rows = None
+    if cold and cold["get200"] and every_file:
+        full_down = statistics.mean(cold["get200"])
+        full_up = statistics.mean(cold["get200_req"])
+        bytes_rows = {
+            "every": every_file,
+            "planner": planner,
+            "full_down": full_down,
+            "full_up": full_up,
+            "base_down": 4 * per_mirror * full_down,
+            "base_up": 4 * per_mirror * full_up,
+            "first_down": (sum(cold["get200"]) + sum(cold["head"])) / mirrors,
+            "first_up": (sum(cold["get200_req"]) + sum(cold["head_req"])) / mirrors,
+            "heads_per_mirror": len(cold["head"]) / mirrors,
+        }
     cpu_h = num(r, "serve60_window_cpu", 0) / num(r, "serve60_window_s", 1) * 3600
+    cpu_h_planner = (num(r, "serve60planner_window_cpu", 0) / num(r, "serve60planner_window_s", 1) * 3600
+                     if "serve60planner_window_s" in r else None)
 
     # === the text =============================================================================
     add(BEGIN)
@@ -382,20 +397,37 @@ def main():
     add("")
     if bytes_rows:
         b = bytes_rows
+        e, p = b["every"], b["planner"]
+        how = (f"nginx's log (`$bytes_sent`, `$request_length`) over {fmt(num(r, 'serve60_window_s'), 0)} s "
+               f"for each of {e['mirrors_seen']} mirrors")
         add("| | received by mirrorwatch | sent by mirrorwatch | how |")
         add("|---|---|---|---|")
-        add(f"| mirrorwatch, 60 s interval, conditional GET | {fmt(b['down_h'] / 1024, 0)} KiB/h | {fmt(b['up_h'] / 1024, 0)} KiB/h | "
-            f"nginx's log (`$bytes_sent`, `$request_length`) over {fmt(num(r, 'serve60_window_s'), 0)} s for each of "
-            f"{b['mirrors_seen']} mirrors ({fmt(b['down_h_min'] / 1024, 0)}–{fmt(b['down_h_max'] / 1024, 0)} KiB/h received); "
-            f"{fmt(b['sweeps_h'], 1)} sweeps/h; a 304 is {fmt(b['r304_down'])} bytes for a {fmt(b['r304_up'])}-byte request |")
-        add(f"| every repomd.xml in full every 15 minutes | {fmt(b['base_down'] / 1024, 0)} KiB/h | {fmt(b['base_up'] / 1024, 0)} KiB/h | "
+        if p and p["down_h"] is not None:
+            add(f"| mirrorwatch, 60 s interval, change-driven (default `probe.full_every`: 15 min) | "
+                f"{fmt(p['down_h'] / 1024, 1)} KiB/h | {fmt(p['up_h'] / 1024, 1)} KiB/h | "
+                f"nginx's log over {fmt(num(r, 'serve60planner_window_s'), 0)} s for each of {p['mirrors_seen']} mirrors "
+                f"({fmt(p['down_h_min'] / 1024, 1)}–{fmt(p['down_h_max'] / 1024, 1)} KiB/h received); "
+                f"{fmt(p['heads_h'], 0)} HEADs and {fmt(p['gets_h'], 0)} GETs per hour; a HEAD is answered in "
+                f"{fmt(p['head_down'])} bytes for a {fmt(p['head_up'])}-byte request |")
+        add(f"| mirrorwatch, 60 s interval, every file in every sweep (`full_every: 60s`) | "
+            f"{fmt(e['down_h'] / 1024, 0)} KiB/h | {fmt(e['up_h'] / 1024, 0)} KiB/h | {how} "
+            f"({fmt(e['down_h_min'] / 1024, 0)}–{fmt(e['down_h_max'] / 1024, 0)} KiB/h received); "
+            f"{fmt(e['gets_h'] / per_mirror, 1)} sweeps/h; a 304 is {fmt(e['r304_down'])} bytes for a {fmt(e['r304_up'])}-byte request |")
+        add(f"| reference: every repomd.xml in full every 15 minutes | {fmt(b['base_down'] / 1024, 0)} KiB/h | {fmt(b['base_up'] / 1024, 0)} KiB/h | "
             f"4 × {per_mirror} × the mean full answer ({fmt(b['full_down'])} bytes) and request ({fmt(b['full_up'])} bytes) logged in the first sweep |")
-        add(f"| ratio | {fmt(b['down_h'] / b['base_down'], 2)} × | {fmt(b['up_h'] / b['base_up'], 2)} × | |")
+        if p and p["down_h"] is not None:
+            add(f"| ratio, change-driven (target ≤ 0.10 received, ≤ 1 sent) | {fmt(p['down_h'] / b['base_down'], 3)} × | "
+                f"{fmt(p['up_h'] / b['base_up'], 2)} × | {verdict(p['down_h'] <= 0.1 * b['base_down'] and p['up_h'] <= b['base_up'])} |")
+        add(f"| ratio, every file in every sweep | {fmt(e['down_h'] / b['base_down'], 2)} × | {fmt(e['up_h'] / b['base_up'], 2)} × | |")
         add(f"| first sweep (once, and again per changed repomd.xml) | {fmt(b['first_down'] / 1024, 0)} KiB | {fmt(b['first_up'] / 1024, 0)} KiB | "
             f"{per_mirror} full GETs and {fmt(b['heads_per_mirror'])} HEADs of data files |")
         add("")
         add(f"The upstream poll (every 60 s, {tree['targets_upstream']} files, conditional) adds "
-            f"{fmt(b['upstream_h'] / 1024, 0)} KiB/h in both directions, once for the whole network.")
+            f"{fmt(e['upstream_h'] / 1024, 0)} KiB/h in both directions, once for the whole network.")
+        if cpu_h_planner is not None:
+            add("")
+            add(f"CPU at a 60 s interval, {mirrors} mirrors: {fmt(cpu_h_planner, 0)} CPU s per hour change-driven, "
+                f"{fmt(cpu_h, 0)} every file in every sweep (Δ utime+stime of the daemon over each window).")
     else:
         add("Not measured (no access log).")
     add("")

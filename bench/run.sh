@@ -91,9 +91,12 @@ now() { date +%s.%N; }
 say "generating the network in $W"
 $PY "$HERE/gen.py" --work "$W" --port "$PORT" tree --mirrors-yaml "$REPO/mirrors.yaml" --mirrors $BIG >"$W/tree.json"
 $PY "$HERE/gen.py" --work "$W" --port "$PORT" nginx --mirrors $BIG
-gen_config() { # NAME MIRRORS INTERVAL TIMEOUT
+# Every file in every sweep (probe.full_every = interval) unless FULL_EVERY is given:
+# "default" is the daemon's own, the change-driven planner.
+gen_config() { # NAME MIRRORS INTERVAL TIMEOUT [FULL_EVERY]
     $PY "$HERE/gen.py" --work "$W" --port "$PORT" config --mirrors-yaml "$REPO/mirrors.yaml" \
-        --mirrors "$2" --interval "$3" --timeout "$4" --state "$W/state-$1.json" --out "$W/$1.yaml"
+        --mirrors "$2" --interval "$3" --timeout "$4" --full-every "${5:-}" \
+        --state "$W/state-$1.json" --out "$W/$1.yaml"
 }
 gen_config check $MIRRORS 60s 20s
 "$BIN" check-config "$W/check.yaml" >"$W/check-config.txt"
@@ -217,26 +220,37 @@ wait_sweeps() { # COUNT SECONDS
 probes_total() { curl -s "$SERVE_URL/metrics" | awk '/^mirrorwatch_probes_total/ {s += $2} END {print s + 0}'; }
 
 # --- 4. the daemon at a 60 s interval: cold start, RSS, bytes on the wire, CPU per hour ----
-say "serve, $MIRRORS mirrors, 60 s interval: first sweep, then ${WINDOW} s watched"
-set_access_log on
+# Started afresh on NAME's configuration, watched for $WINDOW s after its first sweep, with
+# nginx's access log on; records NAME_window_s, _window_cpu, _window_nginx_cpu, _log_from,
+# _log_to (the window's bytes in access.log), _rss_kb and _hwm_end_kb.
+watch_daemon() { # NAME
+    set_access_log on
+    start_serve "$1"
+    wait_ready "$1" 300
+    [ -n "$SERVE_PID" ] || { echo "the 60 s daemon was stopped" >&2; exit 1; }
+    sleep 5
+    c0=$(cpu_ticks $SERVE_PID); t0=$(now); l0=$(stat -c %s "$W/access.log"); n0=$(nginx_ticks)
+    sleep "$WINDOW"
+    c1=$(cpu_ticks $SERVE_PID); t1=$(now); n1=$(nginx_ticks)
+    sleep 2 # nginx flushes its log buffer every second
+    l1=$(stat -c %s "$W/access.log")
+    rec "$1_window_s" "$(echo "$t1 - $t0" | bc -l)"
+    rec "$1_window_cpu" "$(echo "($c1 - $c0) / $TCK" | bc -l)"
+    rec "$1_window_nginx_cpu" "$(echo "($n1 - $n0) / $TCK" | bc -l)"
+    rec "$1_log_from" "$l0"; rec "$1_log_to" "$l1"
+    rec "$1_rss_kb" "$(kb $SERVE_PID VmRSS)"; rec "$1_hwm_end_kb" "$(kb $SERVE_PID VmHWM)"
+    stop_serve
+    set_access_log off
+}
+say "serve, $MIRRORS mirrors, 60 s interval, every file every sweep: first sweep, then ${WINDOW} s watched"
 gen_config serve60 $MIRRORS 60s 20s
-start_serve serve60
-wait_ready serve60 300
-[ -n "$SERVE_PID" ] || { echo "the 60 s daemon was stopped" >&2; exit 1; }
-sleep 5
-c0=$(cpu_ticks $SERVE_PID); t0=$(now); l0=$(stat -c %s "$W/access.log"); n0=$(nginx_ticks)
-sleep "$WINDOW"
-c1=$(cpu_ticks $SERVE_PID); t1=$(now); n1=$(nginx_ticks)
-sleep 2 # nginx flushes its log buffer every second
-l1=$(stat -c %s "$W/access.log")
-rec serve60_window_s "$(echo "$t1 - $t0" | bc -l)"
-rec serve60_window_cpu "$(echo "($c1 - $c0) / $TCK" | bc -l)"
-rec serve60_window_nginx_cpu "$(echo "($n1 - $n0) / $TCK" | bc -l)"
-rec serve60_log_from "$l0"; rec serve60_log_to "$l1"
-rec serve60_rss_kb "$(kb $SERVE_PID VmRSS)"; rec serve60_hwm_end_kb "$(kb $SERVE_PID VmHWM)"
-stop_serve
-set_access_log off
+watch_daemon serve60
 [ -s "$W/state-serve60.json" ]
+# The same network with the daemon's default probe.full_every: what may have changed and a
+# rotating share of the rest. Its first sweep is a full one, like the above.
+say "serve, $MIRRORS mirrors, 60 s interval, change-driven: first sweep, then ${WINDOW} s watched"
+gen_config serve60planner $MIRRORS 60s 20s default
+watch_daemon serve60planner
 
 # --- 5. the daemon, restarted with that state, idle between hourly sweeps: /mirrorlist, /metrics
 say "serve, restored state, 1 h interval: /mirrorlist and /metrics"
