@@ -17,6 +17,7 @@
 #   SOAK_FAULTS        the simulator's --faults                 (its default mix)
 #   SOAK_FAULT_ONSET   faults begin at random times up to this  (20m)
 #   SOAK_INTERVAL      probe.interval                           (30s)
+#   SOAK_FULL_EVERY    probe.full_every                         (the daemon's default)
 #   SOAK_EVERY         seconds between samples                  (5)
 #   SOAK_PORT          the daemon's port on 127.0.0.1           (19184)
 set -euo pipefail
@@ -53,6 +54,7 @@ say "simulate: $MIRRORS mirrors, faults from up to $ONSET on"
 sim_args=(simulate --mirrors "$MIRRORS" --fault-onset "$ONSET" --probe-interval "$INTERVAL"
     --listen "127.0.0.1:$PORT" --write-config "$W/mirrors.yaml" --truth-file "$W/truth.json")
 [ -n "${SOAK_FAULTS:-}" ] && sim_args+=(--faults "$SOAK_FAULTS")
+[ -n "${SOAK_FULL_EVERY:-}" ] && sim_args+=(--full-every "$SOAK_FULL_EVERY")
 "$BIN" "${sim_args[@]}" 2>"$W/simulate.log" &
 PIDS+=($!)
 for _ in $(seq 120); do [ -s "$W/mirrors.yaml" ] && break; sleep 0.5; done

@@ -45,33 +45,45 @@ mirrors:
   - {name: placeholder, address: {http: "http://127.0.0.1:1/"}}
 "#;
 
+/// Simulation options for a test: the small layout, everything in `dir`, loopback only.
+fn on_loopback(dir: &std::path::Path) -> SimOptions {
+    SimOptions {
+        layout: common::sim_layout(dir, LAYOUT),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        write_config: None,
+        truth_file: None,
+        work_dir: Some(dir.join("sim")),
+        ..SimOptions::default()
+    }
+}
+
+/// The simulation of `options`, the daemon (in process) watching it, and a scorer from now.
+async fn watch(options: SimOptions) -> (Simulation, Daemon, Scorer) {
+    let sim = Simulation::start(options).await.unwrap();
+    let daemon = Daemon::run(sim.config_path()).await;
+    let scorer = Scorer::new(&daemon.config, unix_now());
+    (sim, daemon, scorer)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn verdicts_match_the_ground_truth() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = Simulation::start(SimOptions {
+    let (sim, daemon, mut scorer) = watch(SimOptions {
         mirrors: 13,
         faults: "stale=1,partial=1,down=1,slow=1,flapping=1,ipv6=1,tls=1,rollback=1"
             .parse()
             .unwrap(),
         seed: 7,
-        layout: common::sim_layout(dir.path(), LAYOUT),
         publish_every: Duration::from_secs(3),
-        publications: None,
         probe_interval: Duration::from_secs(2),
         // A third of the files each sweep, beside those that may have changed.
         full_every: Some(Duration::from_secs(6)),
         upstream_interval: Duration::from_secs(1),
         fault_onset: Duration::from_secs(6),
         ipv6_share: 0.5,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        write_config: None,
-        truth_file: None,
-        work_dir: Some(dir.path().join("sim")),
+        ..on_loopback(dir.path())
     })
-    .await
-    .unwrap();
-    let daemon = Daemon::run(sim.config_path()).await;
-    let mut scorer = Scorer::new(&daemon.config, unix_now());
+    .await;
     let daemon_start = scorer.start;
     let hard_stop = daemon_start + 50.0;
     loop {
@@ -146,11 +158,10 @@ async fn verdicts_match_the_ground_truth() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rollback_while_the_upstream_is_quiet_is_seen_within_full_every() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = Simulation::start(SimOptions {
+    let (sim, daemon, mut scorer) = watch(SimOptions {
         mirrors: 4,
         faults: "rollback=1".parse().unwrap(),
         seed: 3,
-        layout: common::sim_layout(dir.path(), LAYOUT),
         // Two publications, at 2 and 4 s; then nothing.
         publish_every: Duration::from_secs(2),
         publications: Some(2),
@@ -159,15 +170,9 @@ async fn a_rollback_while_the_upstream_is_quiet_is_seen_within_full_every() {
         upstream_interval: Duration::from_secs(1),
         fault_onset: Duration::from_secs(5),
         ipv6_share: 0.0,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        write_config: None,
-        truth_file: None,
-        work_dir: Some(dir.path().join("sim")),
+        ..on_loopback(dir.path())
     })
-    .await
-    .unwrap();
-    let daemon = Daemon::run(sim.config_path()).await;
-    let mut scorer = Scorer::new(&daemon.config, unix_now());
+    .await;
     let full_every = scorer.timing.full_every;
     assert_eq!(full_every, 5.0);
     let hard_stop = scorer.start + 40.0;
