@@ -58,7 +58,7 @@ pub(super) fn render(
         (checklist::render(config, mirror, snap))
         @if let Some(snap) = snap {
             @for fam in &snap.families { (family(fam, now)) }
-            (verdicts(config, snap))
+            (verdicts(config, snap, now))
         }
         section {
             h2 { "State changes" }
@@ -172,7 +172,7 @@ fn family(fam: &FamilySnapshot, now: i64) -> Markup {
             @if !fam.log.is_empty() {
                 h3 { "Recent sweeps" }
                 table.log {
-                    thead { tr { th { "when" } th { "result" } th { "took" } th { "phases of the first fetch" } th { "files ok" } th { "failed" } th { "reason" } } }
+                    thead { tr { th { "when" } th { "result" } th { "took" } th { "phases of the first fetch" } th title="of the files this sweep checked: those that may have changed, and its share of the rest" { "files ok" } th { "failed" } th { "reason" } } }
                     tbody {
                         @for e in fam.log.iter().rev() {
                             tr {
@@ -195,6 +195,14 @@ fn family(fam: &FamilySnapshot, now: i64) -> Markup {
     }
 }
 
+/// When a copy was last checked, for a title.
+fn checked(at: i64, now: i64) -> String {
+    match at {
+        0 => "not checked yet".to_string(),
+        at => format!("checked {}", format::ago(at, now)),
+    }
+}
+
 /// A fetch's phases in one line.
 fn phases(p: &Phases) -> Markup {
     html! {
@@ -204,8 +212,9 @@ fn phases(p: &Phases) -> Markup {
     }
 }
 
-/// Every repository's verdict per family, grouped by version, with whether it qualifies.
-fn verdicts(config: &Config, snap: &MirrorSnapshot) -> Markup {
+/// Every repository's verdict per family, grouped by version, with whether it qualifies;
+/// when its copy was last checked is the cell's title (a sweep need not check every file).
+fn verdicts(config: &Config, snap: &MirrorSnapshot, now: i64) -> Markup {
     let Some(first) = snap.families.first() else {
         return html! {};
     };
@@ -228,7 +237,7 @@ fn verdicts(config: &Config, snap: &MirrorSnapshot) -> Markup {
                                     @for f in &snap.families {
                                         @match f.repos.get(*i).filter(|o| o.target() == r.target()) {
                                             Some(v) => {
-                                                td.(v.verdict.as_str()) { (verdict_text(&v.verdict)) }
+                                                td.(v.verdict.as_str()) title=(checked(v.checked_at, now)) { (verdict_text(&v.verdict)) }
                                                 td { @if qualifies(config, &v.verdict) { "yes" } @else { "no" } }
                                             }
                                             None => { td { "—" } td { "—" } }

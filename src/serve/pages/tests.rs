@@ -115,7 +115,13 @@ fn snapshot(config: Arc<Config>) -> Snapshot {
                         (false, 0) if i > 0 => Verdict::behind(1, 60 * i as u64),
                         _ => Verdict::Current,
                     };
-                    RepoVerdict::new("9.8", repo.as_str(), arch.as_str(), verdict)
+                    let mut verdict =
+                        RepoVerdict::new("9.8", repo.as_str(), arch.as_str(), verdict);
+                    // The first repo checked five minutes ago, the others never.
+                    if k == 0 {
+                        verdict.checked_at = NOW - 300;
+                    }
+                    verdict
                 })
                 .collect();
             let state = if down { State::Down } else { State::Up };
@@ -249,6 +255,9 @@ fn the_checklist_says_why_a_mirror_is_out() {
     // Each recent sweep with the phases of its first fetch, kept to the microsecond.
     assert!(up.contains("resolve 1.2 ms, connect 0.3 ms"), "{up}");
     assert!(up.contains("first byte 45.1 ms"), "{up}");
+    // Each verdict says when its copy was checked.
+    assert!(up.contains(r#"title="checked 5 min ago""#), "{up}");
+    assert!(up.contains(r#"title="not checked yet""#), "{up}");
     assert!(mirror::render(&snap, &history, "nope.example.org", &Viewer::everyone()).is_none());
 
     // A declared schedule: every 20 s, allowed 2 × 20 + 30 s. m2 lags by 120 s.
