@@ -178,7 +178,6 @@ async fn mirror_loop(
             report = sweep(&ctx, &plan, &previous, &due, now) => report,
             _ = shutdown.cancelled() => return,
         };
-        drop(due);
         // The report has one file per planned file, in plan order, each with its next
         // validators.
         for (previous, file) in previous.iter_mut().zip(&report.files) {

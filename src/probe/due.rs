@@ -18,6 +18,12 @@
 //! old. A settled file not checked keeps its copy, verdict and the time it was checked
 //! ([`super::FileResult::NotDue`]).
 //!
+//! A sample can be too small to say a mirror is down: one file may be missing or broken on
+//! its own. So a sweep whose due files get no answer at all (no file fetched, not modified
+//! or not found) fetches the others too, in the same sweep ([`super::sweep()`]), and is
+//! failed or not on all of them, as before there were samples. A dead host costs no more:
+//! after three timeouts or refused connections the rest are skipped.
+//!
 //! A settled file in its slot is *verified* ([`Due::Verify`]): a HEAD without conditional
 //! headers, whose ETag (or, without one, Last-Modified) is compared with the one kept. The
 //! same evidence a 304 gives, for a smaller request: a conditional GET carries the ETag

@@ -33,9 +33,8 @@ pub enum FileResult {
     /// in a row, or the sweep's time was up. No evidence either way: the copy kept of the
     /// file and its validators stay as they were.
     Skipped,
-    /// Not due in this sweep: the planner ([`super::due`]) left it to a later one, its copy
-    /// being the upstream's current version when last checked. The copy kept, its verdict,
-    /// its validators and when it was checked all stand.
+    /// Not due in this sweep: the planner ([`super::due`]) left it to a later one. The copy
+    /// kept, its verdict, its validators and when it was checked all stand.
     NotDue,
 }
 

@@ -77,8 +77,8 @@ impl FetchStats {
 
 /// Run one sweep of `plan`; `previous[i]` is what the last sweep saw of file `i` (see
 /// [`SweepPlan::keys`]), and `due[i]` what is done with file `i` ([`super::due`]; a file
-/// past the end of `due` is fetched). When no file checked answers and some were not due, those are
-/// checked too, in the same sweep: a sample alone never makes a sweep fail. The report has
+/// past the end of `due` is fetched). When no due file answers, the files not due are
+/// fetched too, in the same sweep: a sample alone never makes a sweep fail. The report has
 /// one file per planned file, in plan order. Never fails as a call: every problem is in the
 /// report.
 pub async fn sweep(
@@ -153,9 +153,9 @@ async fn run_sweep(
     };
     // `per_host` workers inside this task take the files of a pass in order, each waiting
     // for its permits before it starts a file: no task and no copy of the validators per
-    // file, and no more fetch state than requests the sweep may have in flight.
-    // The due files first, then the others; a pass ends at `end`.
-    // A file not due is fetched in full if checked at all (the second pass).
+    // file, and no more fetch state than requests the sweep may have in flight. The first
+    // pass takes the due files; the second, only when none of those answered, the others
+    // (fetched, not verified). A pass ends at `end`.
     let what = |i: usize| due.get(i).copied().unwrap_or(Due::Fetch);
     let is_due = |i: usize| what(i) != Due::No;
     let (mut order, rest): (Vec<usize>, Vec<usize>) = (0..plan.len()).partition(|&i| is_due(i));
