@@ -65,7 +65,7 @@ pub struct FetchRequest<'a> {
     /// Sent as `If-Modified-Since` (the `Last-Modified` from the last 200), only when
     /// `if_none_match` is `None` (a server ignores it beside `If-None-Match`).
     pub if_modified_since: Option<&'a str>,
-    /// Send `Accept-Encoding: identity` (see [`super::message::build_request`]); only a HEAD
+    /// Send `Accept-Encoding: identity` (see `message::build_request`); only a HEAD
     /// whose validators are compared leaves it out.
     pub identity: bool,
     pub limits: Limits,
