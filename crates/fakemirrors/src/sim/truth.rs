@@ -276,12 +276,13 @@ fn mirror(
             },
         );
     }
-    // A stale mirror is behind from the first publication after it stopped that touched a
-    // directory it carries.
-    let behind_since = |since: f64| {
+    // A stale mirror is behind from the first publication its last sync did not copy that
+    // touched a directory it carries: one published just before it stopped, while its sync
+    // was still due, counts.
+    let behind_since = || {
         publications
             .iter()
-            .filter(|p| p.at >= since)
+            .filter(|p| p.at > state.last_sync)
             .find(|p| {
                 p.dirs
                     .iter()
@@ -294,7 +295,7 @@ fn mirror(
         Some((kind, since)) => match kind {
             FaultKind::Stale => Condition::Stale {
                 since,
-                behind_since: behind_since(since),
+                behind_since: behind_since(),
                 versions_behind: behind,
             },
             FaultKind::Partial => Condition::Partial {
