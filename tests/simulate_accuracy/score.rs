@@ -439,8 +439,7 @@ pub fn detections(
 }
 
 /// Families that must be `up` now: all of a healthy, stale, partial, slow or rolled-back
-/// mirror's,
-/// the IPv4 side of a broken-IPv6 one.
+/// mirror's, the IPv4 side of a broken-IPv6 one.
 pub fn must_be_up(m: &MirrorTruth, family: &str) -> bool {
     match m.condition {
         Condition::Healthy
