@@ -164,16 +164,11 @@ async fn a_flood_of_half_sent_requests_is_capped_and_cut_off() {
         mirrors: 6,
         faults: "none".parse().unwrap(),
         seed: 11,
-        layout: common::sim_layout(dir.path(), common::SMALL_LAYOUT),
         publish_every: Duration::from_secs(3600),
-        publications: None,
         probe_interval: Duration::from_secs(3),
-        full_every: None,
         upstream_interval: Duration::from_secs(2),
         ipv6_share: 0.0,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        work_dir: Some(dir.path().join("sim")),
-        ..SimOptions::default()
+        ..common::sim_options(dir.path(), common::SMALL_LAYOUT)
     })
     .await
     .unwrap();

@@ -59,17 +59,12 @@ async fn propagation_times_match_the_mirrors_true_delays() {
         mirrors: 10,
         faults: "none".parse().unwrap(),
         seed: 3,
-        layout: common::sim_layout(dir.path(), common::SMALL_LAYOUT),
         // Mirrors follow 1.5 to 8.5 s after each publication.
         publish_every: Duration::from_secs(20),
-        publications: None,
         probe_interval: Duration::from_secs_f64(INTERVAL),
-        full_every: None,
         upstream_interval: Duration::from_secs(1),
         ipv6_share: 0.0,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        work_dir: Some(dir.path().join("sim")),
-        ..SimOptions::default()
+        ..common::sim_options(dir.path(), common::SMALL_LAYOUT)
     })
     .await
     .unwrap();

@@ -45,18 +45,6 @@ mirrors:
   - {name: placeholder, address: {http: "http://127.0.0.1:1/"}}
 "#;
 
-/// Simulation options for a test: the small layout, everything in `dir`, loopback only.
-fn on_loopback(dir: &std::path::Path) -> SimOptions {
-    SimOptions {
-        layout: common::sim_layout(dir, LAYOUT),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        write_config: None,
-        truth_file: None,
-        work_dir: Some(dir.join("sim")),
-        ..SimOptions::default()
-    }
-}
-
 /// The simulation of `options`, the daemon (in process) watching it, and a scorer from now.
 async fn watch(options: SimOptions) -> (Simulation, Daemon, Scorer) {
     let sim = Simulation::start(options).await.unwrap();
@@ -81,7 +69,7 @@ async fn verdicts_match_the_ground_truth() {
         upstream_interval: Duration::from_secs(1),
         fault_onset: Duration::from_secs(6),
         ipv6_share: 0.5,
-        ..on_loopback(dir.path())
+        ..common::sim_options(dir.path(), LAYOUT)
     })
     .await;
     let daemon_start = scorer.start;
@@ -170,7 +158,7 @@ async fn a_rollback_while_the_upstream_is_quiet_is_seen_within_full_every() {
         upstream_interval: Duration::from_secs(1),
         fault_onset: Duration::from_secs(5),
         ipv6_share: 0.0,
-        ..on_loopback(dir.path())
+        ..common::sim_options(dir.path(), LAYOUT)
     })
     .await;
     let full_every = scorer.timing.full_every;

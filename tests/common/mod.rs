@@ -3,7 +3,8 @@
 //! anything but loopback.
 //!
 //! Here: a `mirrors.yaml` written into a tempdir ([`ConfigText`]: always with loopback name
-//! servers, short timeouts and the state file inside the tempdir) and snapshot accessors.
+//! servers, short timeouts and the state file inside the tempdir), snapshot accessors, and
+//! the options of a simulation on loopback ([`sim_options`]).
 //! Beside it:
 //! - [`lists`]: a loopback server publishing a subnet list whose answer the test changes;
 //! - [`engine`]: [`engine::Engine`] drives the state writer through time with explicit
@@ -34,7 +35,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use fakemirrors::sim::{Dir, Layout};
+use fakemirrors::sim::{Dir, Layout, SimOptions};
 use fakemirrors::{FakeMirror, Network, RepoTree};
 use mirrorwatch::config::{Config, IpFamily};
 use mirrorwatch::freshness::{ErrorReason, Verdict};
@@ -281,5 +282,16 @@ pub fn sim_layout(dir: &Path, text: &str) -> Layout {
     Layout {
         dirs: dirs.collect(),
         section: yaml["layout"].clone(),
+    }
+}
+
+/// Options for a simulation in a test: the layout `text` describes, its files in `dir`, the
+/// daemon's listener on a free loopback port; the rest the simulator's defaults.
+pub fn sim_options(dir: &Path, text: &str) -> SimOptions {
+    SimOptions {
+        layout: sim_layout(dir, text),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        work_dir: Some(dir.join("sim")),
+        ..SimOptions::default()
     }
 }
