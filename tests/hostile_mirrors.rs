@@ -261,7 +261,7 @@ async fn partial_sync_is_incomplete() {
     let bad = v4(&snapshot, "bad");
     let primary = tree().href("primary").unwrap().to_string();
     let incomplete = Verdict::Incomplete {
-        missing: vec![primary],
+        missing: [primary].into(),
     };
     assert_eq!(verdicts(&bad), [incomplete, Verdict::Current]);
     // Every repomd.xml answered: reachability is fine, the verdict carries the partial sync.

@@ -67,7 +67,7 @@ fn repos(offset: usize) -> Vec<RepoVerdict> {
         },
         Verdict::Missing,
         Verdict::Incomplete {
-            missing: vec!["repodata/0123-primary.xml.gz".into()],
+            missing: ["repodata/0123-primary.xml.gz".into()].into(),
         },
         Verdict::Error {
             reason: FailureReason::HttpStatus.into(),

@@ -190,7 +190,7 @@ fn missing_data_files_make_a_known_copy_incomplete() {
         assert_eq!(
             v,
             Verdict::Incomplete {
-                missing: missing.clone()
+                missing: missing.as_slice().into()
             },
             "{tag}"
         );

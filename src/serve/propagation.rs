@@ -329,8 +329,8 @@ fn serves<'a>(verdict: &Verdict, target: &'a UpstreamTarget) -> Serves<'a> {
             versions: Some(k),
             estimated: false,
             ..
-        } => (*k as usize)
-            .checked_sub(1)
+        } => usize::try_from(k.get() - 1)
+            .ok()
             .and_then(|i| target.alternates.get(i))
             .map_or(Serves::Unknown, |v| Serves::Older(v.sha256.as_str())),
         _ => Serves::Unknown,

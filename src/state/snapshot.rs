@@ -197,6 +197,9 @@ pub struct RepoVerdict {
     pub checked_at: i64,
 }
 
+// Two snapshots can be alive at once, each with one of these per (mirror, family, target).
+const _: () = assert!(std::mem::size_of::<RepoVerdict>() == 40);
+
 impl RepoVerdict {
     /// A verdict about a shared target name (what the state writer builds).
     pub fn for_target(target: Arc<TargetName>, verdict: Verdict, checked_at: i64) -> RepoVerdict {

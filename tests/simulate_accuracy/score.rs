@@ -214,7 +214,7 @@ pub fn check_family(s: &Sample<'_>, m: &MirrorTruth, fam: &Value, errors: &mut V
                 ..
             }) => {
                 let lag = lag_seconds as f64;
-                let mine = current.saturating_sub(versions);
+                let mine = current.saturating_sub(versions.get());
                 let replaced = s.truth.upstream.dirs[dir]
                     .iter()
                     .find(|x| x.revision == mine + 1)

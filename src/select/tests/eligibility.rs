@@ -24,7 +24,7 @@ fn only_up_current_or_slightly_behind_copies_are_listed() {
                 "baseos",
                 "x86_64",
                 Verdict::Incomplete {
-                    missing: vec!["repodata/x-primary.xml.gz".into()],
+                    missing: ["repodata/x-primary.xml.gz".into()].into(),
                 },
             ),
             with_verdict(

@@ -65,7 +65,7 @@ fn ipv4_up() -> FamilySnapshot {
                 "appstream",
                 "x86_64",
                 Verdict::Incomplete {
-                    missing: vec!["repodata/abc-primary.xml.gz".into()],
+                    missing: ["repodata/abc-primary.xml.gz".into()].into(),
                 },
             ),
         ],

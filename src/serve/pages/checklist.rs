@@ -128,7 +128,7 @@ pub(super) fn verdict_text(verdict: &Verdict) -> String {
             versions,
             lag_seconds,
             ..
-        } => match versions {
+        } => match versions.map(std::num::NonZeroU32::get) {
             Some(1) => format!("behind 1 version ({})", format::duration(*lag_seconds)),
             Some(n) => format!("behind {n} versions ({})", format::duration(*lag_seconds)),
             None => format!("behind ({})", format::duration(*lag_seconds)),
