@@ -117,11 +117,16 @@ impl ProbeSettings {
         self.full_every.unwrap_or(FULL_EVERY).max(self.interval)
     }
 
-    /// The sweeps a full rotation takes: `full_every / interval`, rounded down, at least 1.
-    /// A file is then checked at least every `rotation() × interval` ≤ `full_every`.
-    pub fn rotation(&self) -> u32 {
-        let sweeps = self.full_every().as_secs_f64() / self.interval.as_secs_f64().max(1e-3);
-        (sweeps.floor() as u32).max(1)
+    /// The sweeps a full rotation takes: `full_every / interval`, rounded down; at least 1,
+    /// since `full_every()` is never below `interval`. A file is then checked at least every
+    /// `rotation() × interval` ≤ `full_every`.
+    pub fn rotation(&self) -> NonZeroU32 {
+        let sweeps = self
+            .full_every()
+            .as_nanos()
+            .checked_div(self.interval.as_nanos());
+        let sweeps = sweeps.map_or(1, |s| u32::try_from(s).unwrap_or(u32::MAX));
+        NonZeroU32::new(sweeps).unwrap_or(NonZeroU32::MIN)
     }
 }
 
@@ -390,14 +395,14 @@ mod tests {
         let mut settings = Settings::default();
         // Not written: 15 minutes, or the interval when that is longer.
         assert_eq!(settings.probe.full_every(), FULL_EVERY);
-        assert_eq!(settings.probe.rotation(), 3);
+        assert_eq!(settings.probe.rotation().get(), 3);
         settings.probe.interval = Duration::from_secs(3600);
         assert_eq!(settings.probe.full_every(), Duration::from_secs(3600));
-        assert_eq!(settings.probe.rotation(), 1);
+        assert_eq!(settings.probe.rotation().get(), 1);
         // Rounded down: a file is never left longer than full_every.
         settings.probe.interval = Duration::from_secs(60);
         settings.probe.full_every = Some(Duration::from_secs(150));
-        assert_eq!(settings.probe.rotation(), 2);
+        assert_eq!(settings.probe.rotation().get(), 2);
         // Written below the interval: refused, by name.
         settings.probe.full_every = Some(Duration::from_secs(30));
         let mut out = Vec::new();

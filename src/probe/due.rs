@@ -37,6 +37,7 @@
 //! copy, `full_every` (its rotation slot). `full_every` = `interval` checks every file in
 //! every sweep.
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use super::context::UpstreamDigests;
@@ -70,10 +71,10 @@ pub struct Rotation {
 }
 
 impl Rotation {
-    /// The rotation of a plan of `files` files over `slots` sweeps (at least 1).
-    pub fn new(files: usize, slots: u32, hot_for: Duration) -> Rotation {
+    /// The rotation of a plan of `files` files over `slots` sweeps.
+    pub fn new(files: usize, slots: NonZeroU32, hot_for: Duration) -> Rotation {
         Rotation {
-            slots: u64::from(slots.max(1)),
+            slots: u64::from(slots.get()),
             sweeps: 0,
             hot_for,
             checked_ok: vec![false; files],
@@ -232,7 +233,7 @@ mod tests {
         let plan = plan();
         assert_eq!(plan.len(), 12);
         let (previous, upstream) = (copies(&plan, 2), upstream(&plan, 2, NOW - 60));
-        let mut rotation = Rotation::new(plan.len(), 4, DAY);
+        let mut rotation = Rotation::new(plan.len(), NonZeroU32::new(4).unwrap(), DAY);
         let first = rotation.next(&plan, &previous, &upstream, true, NOW);
         assert_eq!(first, vec![Due::Fetch; 12], "the first sweep fetches all");
         rotation.note(&report(&plan, &first, |_| FileResult::NotModified));
@@ -254,7 +255,7 @@ mod tests {
     fn changed_failed_and_incomplete_files_are_checked_every_sweep() {
         let plan = plan();
         let mut previous = copies(&plan, 2);
-        let mut rotation = Rotation::new(plan.len(), 4, DAY);
+        let mut rotation = Rotation::new(plan.len(), NonZeroU32::new(4).unwrap(), DAY);
         let first = rotation.next(&plan, &previous, &upstream(&plan, 2, NOW), true, NOW);
         // File 5 is not found, file 6 failed.
         rotation.note(&report(&plan, &first, |i| match i {
@@ -319,7 +320,7 @@ mod tests {
     fn a_sweep_checks_one_file_at_least_and_nothing_is_settled_without_an_upstream() {
         let plan = plan();
         let previous = copies(&plan, 2);
-        let mut rotation = Rotation::new(plan.len(), 100, DAY);
+        let mut rotation = Rotation::new(plan.len(), NonZeroU32::new(100).unwrap(), DAY);
         let known = upstream(&plan, 2, NOW);
         let first = rotation.next(&plan, &previous, &known, true, NOW);
         rotation.note(&report(&plan, &first, |_| FileResult::NotModified));
@@ -331,7 +332,7 @@ mod tests {
         let due = rotation.next(&plan, &previous, &none, true, NOW);
         assert_eq!(indices(&due).len(), 12);
         // One slot: every file in every sweep, as before the planner.
-        let mut every = Rotation::new(plan.len(), 1, DAY);
+        let mut every = Rotation::new(plan.len(), NonZeroU32::new(1).unwrap(), DAY);
         every.note(&report(&plan, &first, |_| FileResult::NotModified));
         for _ in 0..3 {
             assert_eq!(
